@@ -1,0 +1,92 @@
+/* The INI file -> a validated struct rh_config (inih). Every error names FILE:LINE, the key and what
+ * is wrong. Host names are resolved here, at load, so workers never block on DNS. */
+#ifndef RH_CONFIG_H
+#define RH_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define RH_CONFIG_ERR_LEN 512
+#define RH_ADDR_TEXT_LEN 80 /* "[v6]:port" or "name:port" with room to spare */
+
+struct rh_sockaddr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[RH_ADDR_TEXT_LEN]; /* numeric form, "127.0.0.1:8081" or "[::1]:8081" */
+};
+
+enum rh_lb_algorithm {
+	RH_LB_ROUND_ROBIN,
+	RH_LB_WEIGHTED_ROUND_ROBIN,
+	RH_LB_RANDOM,
+	RH_LB_CONSISTENT_HASH,
+	RH_LB_LEAST_CONN,
+};
+
+enum rh_health_type {
+	RH_HEALTH_TCP,
+	RH_HEALTH_HTTP,
+	RH_HEALTH_NONE,
+};
+
+/* One backend address. A "backend = name:port" line whose name resolves to several addresses gives
+ * several entries, each with the same <spec>. */
+struct rh_backend_conf {
+	struct rh_sockaddr addr;
+	char spec[RH_ADDR_TEXT_LEN]; /* as written in the file, "localhost:8082" */
+	unsigned weight;             /* " weight=N", default 1 */
+	unsigned line;               /* line of the file it came from */
+};
+
+struct rh_config {
+	char *path; /* the file this came from (owned) */
+
+	/* [server] */
+	struct rh_sockaddr *listens; /* "listen", repeatable; default 0.0.0.0:6188 */
+	size_t n_listens;
+	unsigned threads;          /* "threads"; 0 in the file is resolved to the online CPU count */
+	unsigned max_connections;  /* "max_connections", per process, default 65536 */
+
+	/* [upstream] */
+	enum rh_lb_algorithm algorithm; /* only round_robin is accepted in this version */
+	struct rh_backend_conf *backends;
+	size_t n_backends;
+	unsigned max_iterations; /* default 256 */
+	unsigned keepalive;      /* idle upstream connections per worker per backend, default 64 */
+	char *host_header;       /* NULL when unset: keep the client's Host */
+	bool tls;                /* accepted only as false until the TLS issue lands */
+	char *sni;
+	bool verify;             /* default true */
+	char *ca_file;
+	char *hash_key;          /* kept for consistent_hash; default "uri" */
+
+	/* [health_check] */
+	enum rh_health_type health_type; /* tcp (default) or none in this version */
+	uint32_t health_frequency_ms;    /* default 5000 */
+	uint32_t health_timeout_ms;      /* default 1000 */
+	unsigned rise, fall;             /* default 1 each */
+	char *health_path;               /* default "/" */
+	unsigned expect_lo, expect_hi;   /* default 200-200 */
+
+	/* [timeouts] */
+	uint32_t connect_ms;       /* default 3000 */
+	uint32_t client_header_ms; /* default 10000 */
+	uint32_t upstream_read_ms; /* default 30000 */
+	uint32_t idle_ms;          /* default 60000 */
+	uint32_t shutdown_ms;      /* "shutdown", grace period for in-flight requests on SIGTERM, default 10000 */
+
+	/* [admin] */
+	struct rh_sockaddr admin_listen; /* admin_listen.len == 0 when unset */
+};
+
+/* Reads and validates <path> into <cfg> (which the caller owns; it is zeroed first). Returns 0, or -1
+ * with "FILE:LINE: section.key: what is wrong" in <err> (RH_CONFIG_ERR_LEN bytes). On error <cfg> holds
+ * nothing that needs freeing. Main thread, before any other thread starts. */
+int rh_config_load(struct rh_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Frees what rh_config_load allocated. Accepts a zeroed or already finished config. */
+void rh_config_finish(struct rh_config *cfg);
+
+#endif

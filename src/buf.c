@@ -1,0 +1,1 @@
+/* buf: not written yet */

@@ -1,0 +1,1 @@
+/* parse: not written yet */
