@@ -1,1 +1,684 @@
-/* config: not written yet */
+/* INI file -> struct rh_config (see config.h).
+ *
+ * inih does the tokenising, but we feed it through our own line reader (ini_parse_stream) because
+ * Debian's libinih is built without INI_HANDLER_LINENO: counting lines in the reader is how an
+ * error knows its line. The reader also enforces inih's line limit, which inih itself does not:
+ * given a line that does not fit its 200-byte buffer it silently parses the rest of the line as
+ * a new line (so "x = y" past byte 199 becomes a key of its own, and every later line number is
+ * off by one). We reject such a line outright instead.
+ *
+ * Rules worth knowing (also in etc/roundhouse.ini):
+ *  - Section and key names are case-sensitive.
+ *  - listen (in [server]) and backend are repeatable; for every other key the last one wins.
+ *  - The first error stops the load; its message is "FILE:LINE: section.key: what is wrong".
+ *    Errors about the file as a whole ("no backends") have no line: "FILE: section.key: ...".
+ *  - An unknown section is reported at its [header] when the header starts in column 0, else at
+ *    its first key.
+ *  - Host names are resolved here. A backend name gives one backend per distinct address; a
+ *    listen name gives its first address only (binding every address of a name is rarely meant).
+ */
+#include "roundhouse/config.h"
+#include "roundhouse/parse.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_THREADS 1024
+#define HOST_MAX 256 /* a DNS name is at most 253 bytes */
+
+struct load {
+	struct rh_config cfg; /* built here, handed to the caller only when complete */
+	const char *path;
+	FILE *f;
+	unsigned lineno; /* line last handed to inih */
+	char *buf;       /* getline buffer */
+	size_t bufcap;
+	size_t backends_cap;
+	bool failed;
+	unsigned err_line;
+	char err[RH_CONFIG_ERR_LEN];
+};
+
+enum kind {
+	K_UINT,     /* unsigned field, [min, max] */
+	K_DURATION, /* uint32_t milliseconds, >= min */
+	K_BOOL,
+	K_CUSTOM,
+};
+
+struct key {
+	const char *section;
+	const char *name;
+	enum kind kind;
+	size_t off;
+	uint64_t min, max;
+	bool allow_empty;
+	int (*set)(struct load *ld, const struct key *k, const char *value);
+};
+
+static const char *const sections[] = {"server", "upstream", "health_check", "timeouts", "admin"};
+
+/* Records the first error as "FILE:LINE: <fmt>" (LINE omitted when <line> is 0). Later errors are
+ * dropped so the message names what stopped the load. Returns -1 for tail calls. */
+__attribute__((format(printf, 3, 4))) static int fail_at(struct load *ld, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (ld->failed)
+		return -1;
+	ld->failed = true;
+	ld->err_line = line;
+	if (line > 0)
+		n = snprintf(ld->err, sizeof(ld->err), "%s:%u: ", ld->path, line);
+	else
+		n = snprintf(ld->err, sizeof(ld->err), "%s: ", ld->path);
+	if (n < 0 || (size_t)n >= sizeof(ld->err))
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(ld->err + n, sizeof(ld->err) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* "FILE:LINE: section.key: <fmt>" for the line being parsed. */
+__attribute__((format(printf, 3, 4))) static int fail_key(struct load *ld, const struct key *k, const char *fmt, ...)
+{
+	char msg[RH_CONFIG_ERR_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return fail_at(ld, ld->lineno, "%s.%s: %s", k->section, k->name, msg);
+}
+
+static int oom(struct load *ld)
+{
+	return fail_at(ld, ld->lineno, "out of memory");
+}
+
+/* Replaces the string field at <k->off> with a copy of <value>, or NULL when <value> is empty. */
+static int set_string(struct load *ld, const struct key *k, const char *value)
+{
+	char **field = (char **)((char *)&ld->cfg + k->off);
+	char *copy = NULL;
+
+	if (*value != '\0' && (copy = strdup(value)) == NULL)
+		return oom(ld);
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+/* Fills <sa> with the numeric text form of <ai>. */
+static int fill_sockaddr(struct rh_sockaddr *sa, const struct addrinfo *ai)
+{
+	char host[NI_MAXHOST];
+	char serv[NI_MAXSERV];
+	int n;
+
+	if (ai->ai_addrlen > sizeof(sa->ss))
+		return -1;
+	memset(sa, 0, sizeof(*sa));
+	memcpy(&sa->ss, ai->ai_addr, ai->ai_addrlen);
+	sa->len = ai->ai_addrlen;
+	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), serv, sizeof(serv),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return -1;
+	if (ai->ai_family == AF_INET6)
+		n = snprintf(sa->text, sizeof(sa->text), "[%s]:%s", host, serv);
+	else
+		n = snprintf(sa->text, sizeof(sa->text), "%s:%s", host, serv);
+	return n < 0 || (size_t)n >= sizeof(sa->text) ? -1 : 0;
+}
+
+/* Parses "host:port" in <value> and resolves it. On success *<res> is the getaddrinfo list (caller
+ * frees). <passive> is for listen addresses. */
+static int resolve(struct load *ld, const struct key *k, const char *value, bool passive, struct addrinfo **res)
+{
+	struct addrinfo hints;
+	char host[HOST_MAX];
+	char port[8];
+	const char *why;
+	uint16_t p;
+	int rc;
+
+	if (rh_parse_hostport(value, host, sizeof(host), &p, &why) < 0)
+		return fail_key(ld, k, "bad address '%s': %s", value, why);
+	snprintf(port, sizeof(port), "%u", (unsigned)p);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	/* no AI_ADDRCONFIG: it hides ::1 and 127.0.0.1 when no interface has a routable address */
+	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+	rc = getaddrinfo(host, port, &hints, res);
+	if (rc != 0)
+		return fail_key(ld, k, "cannot resolve '%s': %s", host, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+	return 0;
+}
+
+static int set_listen(struct load *ld, const struct key *k, const char *value)
+{
+	struct rh_config *c = &ld->cfg;
+	struct rh_sockaddr sa, *grown;
+	struct addrinfo *res;
+
+	if (resolve(ld, k, value, true, &res) < 0)
+		return -1;
+	if (fill_sockaddr(&sa, res) < 0) {
+		freeaddrinfo(res);
+		return fail_key(ld, k, "cannot use address '%s'", value);
+	}
+	freeaddrinfo(res);
+	/* SO_REUSEPORT would let a duplicate bind succeed silently and split traffic oddly */
+	for (size_t i = 0; i < c->n_listens; i++)
+		if (strcmp(c->listens[i].text, sa.text) == 0)
+			return fail_key(ld, k, "duplicate listen address %s", sa.text);
+	grown = realloc(c->listens, (c->n_listens + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return oom(ld);
+	c->listens = grown;
+	c->listens[c->n_listens++] = sa;
+	return 0;
+}
+
+static int set_admin_listen(struct load *ld, const struct key *k, const char *value)
+{
+	struct addrinfo *res;
+	int rc;
+
+	if (resolve(ld, k, value, true, &res) < 0)
+		return -1;
+	rc = fill_sockaddr(&ld->cfg.admin_listen, res);
+	freeaddrinfo(res);
+	if (rc < 0) {
+		memset(&ld->cfg.admin_listen, 0, sizeof(ld->cfg.admin_listen));
+		return fail_key(ld, k, "cannot use address '%s'", value);
+	}
+	return 0;
+}
+
+/* Appends one backend entry, growing the array by doubling (a file may list thousands). */
+static int push_backend(struct load *ld, const struct rh_backend_conf *b)
+{
+	struct rh_config *c = &ld->cfg;
+
+	if (c->n_backends == ld->backends_cap) {
+		size_t cap = ld->backends_cap == 0 ? 4 : ld->backends_cap * 2;
+		struct rh_backend_conf *grown = realloc(c->backends, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return oom(ld);
+		c->backends = grown;
+		ld->backends_cap = cap;
+	}
+	c->backends[c->n_backends++] = *b;
+	return 0;
+}
+
+/* "host:port" optionally followed by whitespace and "weight=N". */
+static int set_backend(struct load *ld, const struct key *k, const char *value)
+{
+	struct rh_backend_conf b;
+	struct addrinfo *res, *ai;
+	const char *opt, *why;
+	size_t speclen, first;
+	uint64_t w = 1;
+
+	memset(&b, 0, sizeof(b));
+	speclen = strcspn(value, " \t");
+	if (speclen >= sizeof(b.spec))
+		return fail_key(ld, k, "address too long (max %zu bytes)", sizeof(b.spec) - 1);
+	memcpy(b.spec, value, speclen);
+	b.spec[speclen] = '\0';
+
+	opt = value + speclen;
+	opt += strspn(opt, " \t");
+	if (*opt != '\0') {
+		if (strncmp(opt, "weight=", 7) != 0)
+			return fail_key(ld, k, "unknown option '%s' (expected weight=N)", opt);
+		if (rh_parse_uint(opt + 7, 1, 1000, &w, &why) < 0)
+			return fail_key(ld, k, "bad weight '%s': %s (1..1000)", opt + 7, why);
+	}
+	b.weight = (unsigned)w;
+	b.line = ld->lineno;
+
+	if (resolve(ld, k, b.spec, false, &res) < 0)
+		return -1;
+	first = ld->cfg.n_backends;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		bool dup = false;
+
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		if (fill_sockaddr(&b.addr, ai) < 0)
+			continue;
+		/* /etc/hosts may list an address twice for one name */
+		for (size_t i = first; i < ld->cfg.n_backends && !dup; i++)
+			dup = strcmp(ld->cfg.backends[i].addr.text, b.addr.text) == 0;
+		if (!dup && push_backend(ld, &b) < 0) {
+			freeaddrinfo(res);
+			return -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (ld->cfg.n_backends == first)
+		return fail_key(ld, k, "'%s' has no usable IPv4 or IPv6 address", b.spec);
+	return 0;
+}
+
+static int set_algorithm(struct load *ld, const struct key *k, const char *value)
+{
+	static const char *const later[] = {"weighted_round_robin", "random", "consistent_hash", "least_conn"};
+
+	if (strcmp(value, "round_robin") == 0) {
+		ld->cfg.algorithm = RH_LB_ROUND_ROBIN;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
+		if (strcmp(value, later[i]) == 0)
+			return fail_key(ld, k, "'%s' is not supported in this version (use round_robin)", value);
+	return fail_key(ld, k, "unknown algorithm '%s' (valid: round_robin, weighted_round_robin, random, "
+			       "consistent_hash, least_conn)", value);
+}
+
+/* RFC 9110 token characters, for header and cookie names. */
+static bool is_token(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", *s) != NULL))
+			return false;
+	return true;
+}
+
+static int set_hash_key(struct load *ld, const struct key *k, const char *value)
+{
+	const char *name = NULL;
+
+	if (strncmp(value, "header:", 7) == 0)
+		name = value + 7;
+	else if (strncmp(value, "cookie:", 7) == 0)
+		name = value + 7;
+	else if (strcmp(value, "uri") != 0 && strcmp(value, "client_ip") != 0)
+		return fail_key(ld, k, "unknown hash key '%s' (valid: uri, client_ip, header:NAME, cookie:NAME)", value);
+	if (name != NULL && !is_token(name))
+		return fail_key(ld, k, "'%s': NAME must be a non-empty header/cookie name", value);
+	return set_string(ld, k, value);
+}
+
+/* The value goes into a request header as is: printable, no spaces (also refuses CR/LF). */
+static int set_host_header(struct load *ld, const struct key *k, const char *value)
+{
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return fail_key(ld, k, "space or control character in '%s'", value);
+	return set_string(ld, k, value);
+}
+
+static int set_tls(struct load *ld, const struct key *k, const char *value)
+{
+	const char *why;
+	bool on;
+
+	if (rh_parse_bool(value, &on, &why) < 0)
+		return fail_key(ld, k, "'%s': %s", value, why);
+	if (on)
+		return fail_key(ld, k, "not supported in this version (TLS lands with the TLS issue)");
+	ld->cfg.tls = false;
+	return 0;
+}
+
+static int set_health_type(struct load *ld, const struct key *k, const char *value)
+{
+	if (strcmp(value, "tcp") == 0)
+		ld->cfg.health_type = RH_HEALTH_TCP;
+	else if (strcmp(value, "none") == 0)
+		ld->cfg.health_type = RH_HEALTH_NONE;
+	else if (strcmp(value, "http") == 0)
+		return fail_key(ld, k, "'http' is not supported in this version (use tcp or none)");
+	else
+		return fail_key(ld, k, "unknown type '%s' (valid: tcp, http, none)", value);
+	return 0;
+}
+
+/* Goes into a request line, so: starts with '/', no spaces or control characters. */
+static int set_health_path(struct load *ld, const struct key *k, const char *value)
+{
+	if (value[0] != '/')
+		return fail_key(ld, k, "'%s' must start with '/'", value);
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return fail_key(ld, k, "space or control character in '%s'", value);
+	return set_string(ld, k, value);
+}
+
+/* "200" or "200-399", each 100-599. */
+static int set_expect(struct load *ld, const struct key *k, const char *value)
+{
+	char lo_s[8], hi_s[8];
+	const char *dash = strchr(value, '-');
+	const char *why;
+	uint64_t lo, hi;
+
+	if (dash == NULL) {
+		if (rh_parse_uint(value, 100, 599, &lo, &why) < 0)
+			return fail_key(ld, k, "bad status '%s': %s (100..599)", value, why);
+		hi = lo;
+	} else {
+		size_t n = (size_t)(dash - value);
+
+		if (n >= sizeof(lo_s) || strlen(dash + 1) >= sizeof(hi_s))
+			return fail_key(ld, k, "bad status range '%s' (expected e.g. 200-399)", value);
+		memcpy(lo_s, value, n);
+		lo_s[n] = '\0';
+		strcpy(hi_s, dash + 1);
+		if (rh_parse_uint(lo_s, 100, 599, &lo, &why) < 0 || rh_parse_uint(hi_s, 100, 599, &hi, &why) < 0)
+			return fail_key(ld, k, "bad status range '%s' (expected e.g. 200-399, each 100..599)", value);
+		if (lo > hi)
+			return fail_key(ld, k, "bad status range '%s': low end above high end", value);
+	}
+	ld->cfg.expect_lo = (unsigned)lo;
+	ld->cfg.expect_hi = (unsigned)hi;
+	return 0;
+}
+
+#define F(field) offsetof(struct rh_config, field)
+
+static const struct key keys[] = {
+	{"server", "listen", K_CUSTOM, 0, 0, 0, false, set_listen},
+	{"server", "threads", K_UINT, F(threads), 0, MAX_THREADS, false, NULL},
+	{"server", "max_connections", K_UINT, F(max_connections), 1, 10000000, false, NULL},
+
+	{"upstream", "algorithm", K_CUSTOM, 0, 0, 0, false, set_algorithm},
+	{"upstream", "hash_key", K_CUSTOM, F(hash_key), 0, 0, false, set_hash_key},
+	{"upstream", "backend", K_CUSTOM, 0, 0, 0, false, set_backend},
+	{"upstream", "max_iterations", K_UINT, F(max_iterations), 1, 1000000, false, NULL},
+	{"upstream", "keepalive", K_UINT, F(keepalive), 0, 100000, false, NULL},
+	{"upstream", "host_header", K_CUSTOM, F(host_header), 0, 0, true, set_host_header},
+	{"upstream", "tls", K_CUSTOM, 0, 0, 0, false, set_tls},
+	{"upstream", "sni", K_CUSTOM, F(sni), 0, 0, true, set_host_header},
+	{"upstream", "verify", K_BOOL, F(verify), 0, 0, false, NULL},
+	{"upstream", "ca_file", K_CUSTOM, F(ca_file), 0, 0, true, set_string},
+
+	{"health_check", "type", K_CUSTOM, 0, 0, 0, false, set_health_type},
+	{"health_check", "frequency", K_DURATION, F(health_frequency_ms), 10, 0, false, NULL},
+	{"health_check", "timeout", K_DURATION, F(health_timeout_ms), 1, 0, false, NULL},
+	{"health_check", "rise", K_UINT, F(rise), 1, 1000, false, NULL},
+	{"health_check", "fall", K_UINT, F(fall), 1, 1000, false, NULL},
+	{"health_check", "path", K_CUSTOM, F(health_path), 0, 0, false, set_health_path},
+	{"health_check", "expect", K_CUSTOM, 0, 0, 0, false, set_expect},
+
+	{"timeouts", "connect", K_DURATION, F(connect_ms), 1, 0, false, NULL},
+	{"timeouts", "client_header", K_DURATION, F(client_header_ms), 1, 0, false, NULL},
+	{"timeouts", "upstream_read", K_DURATION, F(upstream_read_ms), 1, 0, false, NULL},
+	{"timeouts", "idle", K_DURATION, F(idle_ms), 1, 0, false, NULL},
+	{"timeouts", "shutdown", K_DURATION, F(shutdown_ms), 1, 0, false, NULL},
+
+	{"admin", "listen", K_CUSTOM, 0, 0, 0, false, set_admin_listen},
+};
+
+static bool known_section(const char *name)
+{
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		if (strcmp(name, sections[i]) == 0)
+			return true;
+	return false;
+}
+
+static int unknown_section(struct load *ld, const char *name)
+{
+	return fail_at(ld, ld->lineno, "[%s]: unknown section (valid: server, upstream, health_check, timeouts, admin)",
+		       name);
+}
+
+static int unknown_key(struct load *ld, const char *section, const char *name)
+{
+	char valid[RH_CONFIG_ERR_LEN] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		int n;
+
+		if (strcmp(keys[i].section, section) != 0)
+			continue;
+		n = snprintf(valid + used, sizeof(valid) - used, "%s%s", used ? ", " : "", keys[i].name);
+		if (n < 0 || (size_t)n >= sizeof(valid) - used)
+			break;
+		used += (size_t)n;
+	}
+	return fail_at(ld, ld->lineno, "%s.%s: unknown key (valid in [%s]: %s)", section, name, section, valid);
+}
+
+static int apply(struct load *ld, const struct key *k, const char *value)
+{
+	void *field = (char *)&ld->cfg + k->off;
+	const char *why;
+	uint64_t u;
+	uint32_t ms;
+	bool b;
+
+	if (*value == '\0' && !k->allow_empty)
+		return fail_key(ld, k, "missing value");
+	switch (k->kind) {
+	case K_UINT:
+		if (rh_parse_uint(value, k->min, k->max, &u, &why) < 0)
+			return fail_key(ld, k, "'%s': %s (%llu..%llu)", value, why, (unsigned long long)k->min,
+					(unsigned long long)k->max);
+		*(unsigned *)field = (unsigned)u;
+		return 0;
+	case K_DURATION:
+		if (rh_parse_duration_ms(value, &ms, &why) < 0)
+			return fail_key(ld, k, "bad duration '%s': %s", value, why);
+		if (ms < k->min)
+			return fail_key(ld, k, "'%s' is too short (at least %llums)", value, (unsigned long long)k->min);
+		*(uint32_t *)field = ms;
+		return 0;
+	case K_BOOL:
+		if (rh_parse_bool(value, &b, &why) < 0)
+			return fail_key(ld, k, "'%s': %s", value, why);
+		*(bool *)field = b;
+		return 0;
+	case K_CUSTOM:
+		return k->set(ld, k, value);
+	}
+	return -1;
+}
+
+/* inih callback, one call per "key = value". Returns 0 (inih's "error") once anything failed; the
+ * reader then stops the parse, since this inih build does not stop on the first error itself. */
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct load *ld = user;
+
+	if (ld->failed)
+		return 0;
+	if (*section == '\0') {
+		fail_at(ld, ld->lineno, "%s: key outside any [section]", name);
+		return 0;
+	}
+	if (!known_section(section)) {
+		unknown_section(ld, section);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+			return apply(ld, &keys[i], value) == 0;
+	unknown_key(ld, section, name);
+	return 0;
+}
+
+/* fgets-like reader for ini_parse_stream: hands inih one line (without its newline) per call and
+ * counts lines. Stops the parse (returns NULL) after any error, on a line that would not fit
+ * inih's <num>-byte buffer, and on a NUL byte (inih would silently cut the line there). */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load *ld = stream;
+	ssize_t n;
+	size_t len;
+
+	if (ld->failed)
+		return NULL;
+	errno = 0;
+	n = getline(&ld->buf, &ld->bufcap, ld->f);
+	if (n < 0) {
+		if (ferror(ld->f))
+			fail_at(ld, 0, "cannot read: %s", strerror(errno ? errno : EIO));
+		return NULL;
+	}
+	ld->lineno++;
+	len = (size_t)n;
+	if (len > 0 && ld->buf[len - 1] == '\n')
+		len--;
+	if (len > 0 && ld->buf[len - 1] == '\r')
+		len--;
+	if (memchr(ld->buf, '\0', len) != NULL) {
+		fail_at(ld, ld->lineno, "NUL byte in line (not a text file?)");
+		return NULL;
+	}
+	/* the line plus its newline must fit in <num> bytes, so the text gets num - 1 */
+	if (num < 1 || len > (size_t)num - 1) {
+		fail_at(ld, ld->lineno, "line longer than %d bytes (inih limit)", num);
+		return NULL;
+	}
+	memcpy(str, ld->buf, len);
+	str[len] = '\0';
+
+	/* inih never reports a section without keys; catch "[typo]" here when it is unambiguous */
+	if (str[0] == '[') {
+		char *close = strchr(str, ']');
+
+		if (close != NULL && memchr(str, ';', (size_t)(close - str)) == NULL) {
+			*close = '\0';
+			if (!known_section(str + 1)) {
+				unknown_section(ld, str + 1);
+				return NULL;
+			}
+			*close = ']';
+		}
+	}
+	return str;
+}
+
+static int set_defaults(struct rh_config *c)
+{
+	c->max_connections = 65536;
+	c->algorithm = RH_LB_ROUND_ROBIN;
+	c->max_iterations = 256;
+	c->keepalive = 64;
+	c->verify = true;
+	c->health_type = RH_HEALTH_TCP;
+	c->health_frequency_ms = 5000;
+	c->health_timeout_ms = 1000;
+	c->rise = 1;
+	c->fall = 1;
+	c->expect_lo = 200;
+	c->expect_hi = 200;
+	c->connect_ms = 3000;
+	c->client_header_ms = 10000;
+	c->upstream_read_ms = 30000;
+	c->idle_ms = 60000;
+	c->shutdown_ms = 10000;
+	c->hash_key = strdup("uri");
+	c->health_path = strdup("/");
+	return c->hash_key != NULL && c->health_path != NULL ? 0 : -1;
+}
+
+/* What only the whole file can tell: missing backends, the default listener, threads = 0. */
+static int finish_load(struct load *ld)
+{
+	struct rh_config *c = &ld->cfg;
+	static const struct key listen_key = {"server", "listen", K_CUSTOM, 0, 0, 0, false, set_listen};
+
+	if (c->n_backends == 0)
+		return fail_at(ld, 0, "upstream.backend: no backends configured");
+	if (c->n_listens == 0) {
+		ld->lineno = 0;
+		if (set_listen(ld, &listen_key, "0.0.0.0:6188") < 0)
+			return -1;
+	}
+	if (c->threads == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		c->threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (unsigned)cpus;
+	}
+	return 0;
+}
+
+int rh_config_load(struct rh_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct load *ld;
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	/* heap, not stack: struct load carries a 512-byte message and the whole config */
+	ld = calloc(1, sizeof(*ld));
+	if (ld == NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	ld->path = path;
+
+	if (set_defaults(&ld->cfg) < 0 || (ld->cfg.path = strdup(path)) == NULL) {
+		fail_at(ld, 0, "out of memory");
+		goto fail;
+	}
+	ld->f = fopen(path, "r");
+	if (ld->f == NULL) {
+		fail_at(ld, 0, "cannot open: %s", strerror(errno));
+		goto fail;
+	}
+	rc = ini_parse_stream(read_line, ld, on_key, ld);
+	/* inih's own syntax errors (no '=', no ']') only show up here, as a line number */
+	if (rc > 0 && (!ld->failed || (unsigned)rc < ld->err_line)) {
+		ld->failed = false;
+		fail_at(ld, (unsigned)rc, "syntax error: expected '[section]' or 'key = value'");
+		goto fail;
+	}
+	if (rc == -2)
+		fail_at(ld, 0, "out of memory");
+	if (ld->failed || finish_load(ld) < 0)
+		goto fail;
+
+	fclose(ld->f);
+	free(ld->buf);
+	*cfg = ld->cfg;
+	free(ld);
+	return 0;
+
+fail:
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s", ld->err);
+	if (ld->f != NULL)
+		fclose(ld->f);
+	free(ld->buf);
+	rh_config_finish(&ld->cfg);
+	free(ld);
+	return -1;
+}
+
+void rh_config_finish(struct rh_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->listens);
+	free(cfg->backends);
+	free(cfg->host_header);
+	free(cfg->sni);
+	free(cfg->ca_file);
+	free(cfg->hash_key);
+	free(cfg->health_path);
+	memset(cfg, 0, sizeof(*cfg));
+}

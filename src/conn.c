@@ -1,1 +1,1111 @@
-/* conn: not written yet */
+/* The client connection state machine.
+ *
+ *   READ_HEAD ──► (parse, select, acquire upstream) ──► PROXY ──► (exchange done) ──► READ_HEAD ...
+ *       │                                                 │
+ *       └── bad request, no backend, timeout ──► LOCAL (error response) ──► LINGER ──► closed
+ *
+ * In PROXY two pumps run side by side: the request pump (connect, head, body: client -> upstream) and
+ * the response pump (head, body: upstream -> client). Each reads only when its buffer is drained and
+ * writes with writev straight from the buffer it read into: the rewritten head is a list of spans of
+ * the original bytes plus a few static strings, never a copy. Sockets are edge-triggered; readiness
+ * lives in struct rh_ep and a short read or write clears it (the socket was drained or filled). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <urcu/urcu-qsbr.h>
+
+#include "roundhouse/backend.h"
+#include "roundhouse/config.h"
+#include "roundhouse/conn.h"
+#include "roundhouse/log.h"
+#include "roundhouse/net.h"
+#include "roundhouse/upstream.h"
+
+#define ACCEPT_BATCH 64   /* accepts per listener per loop turn, so one busy port cannot starve the rest */
+#define MAX_ATTEMPTS 3    /* backends tried for one request when connects fail */
+#define LINGER_MS 2000    /* after an error response: how long unread request bytes are drained */
+
+enum conn_state {
+	CS_READ_HEAD,
+	CS_PROXY,
+	CS_LOCAL,  /* writing an error response of our own */
+	CS_LINGER, /* response sent, write side shut: discard what the client still sends, then close */
+};
+
+enum req_phase {
+	RQ_CONNECT, /* waiting for the upstream connect to complete */
+	RQ_SEND,    /* writing iovecs (head and/or body bytes) to the upstream */
+	RQ_BODY,    /* reading more request body from the client */
+	RQ_DONE,
+};
+
+enum resp_phase {
+	RS_HEAD, /* reading and parsing the response head */
+	RS_SEND, /* writing iovecs (head and/or body bytes) to the client */
+	RS_BODY, /* reading more response body from the upstream */
+	RS_DONE,
+};
+
+/* what a pump reports to step_proxy */
+enum pump {
+	P_WAIT,       /* blocked on a socket */
+	P_DONE,       /* this direction is complete */
+	P_UPFAIL,     /* upstream error, errno-style code in c->fail_err */
+	P_CLIENTFAIL, /* client went away or broke framing: abort */
+	P_REPLIED,    /* a local error response was set up */
+};
+
+/* a write queue: iovecs living in a buffer, plus how many buffer bytes they cover */
+struct wq {
+	struct iovec *iov;
+	uint16_t idx, cnt;
+	size_t consume;
+	bool progressed; /* some bytes went out */
+};
+
+struct rh_conn {
+	struct rh_ep ep; /* first: epoll data.ptr */
+	struct rh_worker *w;
+	struct rh_conn *next, *prev; /* worker's list of open connections; next also links free lists */
+	struct rh_timer timer;
+
+	uint8_t state, req_phase, resp_phase;
+	uint8_t req_body, resp_body; /* enum rh_body_kind */
+	uint8_t attempts;
+	bool keep_alive;    /* the client connection survives this exchange */
+	bool http10;        /* the client spoke HTTP/1.0 */
+	bool req_is_head;
+	bool resp_started;  /* a response head went to the client: no error response possible now */
+	bool resp_interim;  /* the write queue holds a 1xx head */
+	bool head_consumed; /* the request head left the input buffer (no retry from here on) */
+	bool resp_seen;     /* the upstream sent bytes for this request */
+	bool up_reusable;   /* the upstream keeps the connection open after this response */
+	int fail_err;
+	const char *fail_what;
+
+	struct rh_buf *in;  /* client -> upstream */
+	struct rh_buf *out; /* upstream -> client */
+	struct rh_upconn *up;
+	struct rh_backend *failed; /* backend whose connect just failed: avoided by the retry */
+
+	uint64_t req_left, resp_left;
+	struct rh_chunked req_chunk, resp_chunk;
+	size_t req_head_len;
+	struct wq reqq, respq;
+
+	struct iovec local_iov; /* error responses: static strings */
+
+	unsigned requests; /* exchanges completed on this connection */
+	uint8_t ip_len;
+	char ip[INET6_ADDRSTRLEN];
+};
+
+/* ---- static strings of rewritten heads ---- */
+#define S(x) {(void *)(x), sizeof(x) - 1}
+static const struct iovec iov_xff_name = S("X-Forwarded-For: ");
+static const struct iovec iov_comma = S(", ");
+static const struct iovec iov_crlf = S("\r\n");
+static const struct iovec iov_conn_keepalive = S("Connection: keep-alive\r\n");
+static const struct iovec iov_conn_close = S("Connection: close\r\n");
+
+/* ---- error responses (always followed by a close) ---- */
+struct local_response {
+	int status;
+	const char *text;
+	size_t len;
+};
+
+#define LR(code, reason, body, blen)                                                            \
+	{code,                                                                                   \
+	 "HTTP/1.1 " #code " " reason "\r\nServer: roundhouse\r\nContent-Type: text/plain\r\n"      \
+	 "Connection: close\r\nContent-Length: " #blen "\r\n\r\n" body,                             \
+	 0}
+
+static struct local_response local_responses[] = {
+	LR(400, "Bad Request", "400 Bad Request: malformed or ambiguous request\n", 49),
+	LR(408, "Request Timeout", "408 Request Timeout: the request did not arrive in time\n", 56),
+	LR(414, "URI Too Long", "414 URI Too Long\n", 17),
+	LR(431, "Request Header Fields Too Large", "431 Request Header Fields Too Large\n", 36),
+	LR(501, "Not Implemented", "501 Not Implemented: unsupported transfer coding\n", 49),
+	LR(502, "Bad Gateway", "502 Bad Gateway: no healthy upstream available\n", 47),
+	LR(503, "Service Unavailable", "503 Service Unavailable: shutting down\n", 38),
+	LR(504, "Gateway Timeout", "504 Gateway Timeout: the upstream did not answer in time\n", 57),
+	LR(505, "HTTP Version Not Supported", "505 HTTP Version Not Supported\n", 31),
+	/* the 502 variants an operator can tell apart in curl output */
+	LR(502, "Bad Gateway", "502 Bad Gateway: upstream connection failed\n", 44),
+	LR(502, "Bad Gateway", "502 Bad Gateway: invalid response from upstream\n", 48),
+};
+enum {
+	LR_400, LR_408, LR_414, LR_431, LR_501, LR_502_NO_BACKEND, LR_503, LR_504, LR_505,
+	LR_502_CONNECT, LR_502_INVALID,
+};
+
+static void
+local_responses_init(void)
+{
+	/* lengths once, and a check that every hand-written Content-Length is right */
+	for (size_t i = 0; i < sizeof(local_responses) / sizeof(local_responses[0]); i++) {
+		struct local_response *r = &local_responses[i];
+		r->len = strlen(r->text);
+	}
+}
+
+/* ---- helpers ---- */
+
+static struct rh_conn *
+ep_conn(struct rh_ep *ep)
+{
+	return (struct rh_conn *)ep;
+}
+
+struct rh_conn *
+rh_conn_next(struct rh_conn *c)
+{
+	return c->next;
+}
+
+/* Writes the queue to <ep>. 0 when all is written, 1 when the socket is full, -1 on error (errno). */
+static int
+wq_flush(struct rh_ep *ep, struct wq *q)
+{
+	while (q->idx < q->cnt) {
+		int n_iov = q->cnt - q->idx;
+		if (n_iov > IOV_MAX)
+			n_iov = IOV_MAX;
+		if (!ep->writable)
+			return 1;
+		ssize_t n = writev(ep->fd, q->iov + q->idx, n_iov);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				ep->writable = false;
+				return 1;
+			}
+			return -1;
+		}
+		size_t left = (size_t)n;
+		q->progressed = true;
+		while (q->idx < q->cnt && q->iov[q->idx].iov_len <= left) {
+			left -= q->iov[q->idx].iov_len;
+			q->idx++;
+		}
+		if (q->idx < q->cnt) {
+			q->iov[q->idx].iov_base = (char *)q->iov[q->idx].iov_base + left;
+			q->iov[q->idx].iov_len -= left;
+			/* a short write means the socket buffer is full */
+			ep->writable = false;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Reads into the free tail of <b>. >0 bytes, 0 at EOF, -1 would block (flag cleared), -2 error. */
+static ssize_t
+read_into(struct rh_ep *ep, struct rh_buf *b)
+{
+	size_t room = rh_buf_room(b);
+
+	if (!ep->readable)
+		return -1;
+	for (;;) {
+		ssize_t n = read(ep->fd, b->data + b->end, room);
+		if (n > 0) {
+			b->end += (size_t)n;
+			if ((size_t)n < room)
+				ep->readable = false; /* short read: the socket is drained */
+			return n;
+		}
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			ep->readable = false;
+			return -1;
+		}
+		return -2;
+	}
+}
+
+/* How many of the <avail> bytes at <p> belong to the body being framed; -1 on a chunked framing error. */
+static ssize_t
+body_take(uint8_t kind, uint64_t *left, struct rh_chunked *ch, const char *p, size_t avail)
+{
+	switch (kind) {
+	case RH_BODY_LENGTH: {
+		size_t n = avail < *left ? avail : (size_t)*left;
+		*left -= n;
+		return (ssize_t)n;
+	}
+	case RH_BODY_CHUNKED:
+		return rh_chunked_feed(ch, p, avail);
+	case RH_BODY_UNTIL_CLOSE:
+		return (ssize_t)avail;
+	default:
+		return 0;
+	}
+}
+
+static bool
+body_done(uint8_t kind, uint64_t left, const struct rh_chunked *ch)
+{
+	switch (kind) {
+	case RH_BODY_LENGTH:
+		return left == 0;
+	case RH_BODY_CHUNKED:
+		return rh_chunked_done(ch);
+	case RH_BODY_UNTIL_CLOSE:
+		return false;
+	default:
+		return true;
+	}
+}
+
+static void
+push(struct wq *q, const void *p, size_t len)
+{
+	if (len == 0)
+		return;
+	q->iov[q->cnt].iov_base = (void *)p;
+	q->iov[q->cnt].iov_len = len;
+	q->cnt++;
+}
+
+static void
+push_iov(struct wq *q, const struct iovec *s)
+{
+	push(q, s->iov_base, s->iov_len);
+}
+
+/* ---- closing ---- */
+
+static void
+conn_close(struct rh_conn *c)
+{
+	struct rh_worker *w = c->w;
+
+	if (c->ep.closed)
+		return;
+	if (c->up) {
+		rh_upstream_close(w, c->up);
+		c->up = NULL;
+	}
+	rh_timer_cancel(&c->timer);
+	rh_buf_put(&w->bufs, c->in);
+	rh_buf_put(&w->bufs, c->out);
+	c->in = c->out = NULL;
+	rh_worker_close_ep(&c->ep);
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->n_conns--;
+
+	c->next = w->closed_conns;
+	c->prev = NULL;
+	w->closed_conns = c;
+}
+
+void
+rh_conn_reap(struct rh_worker *w)
+{
+	while (w->closed_conns) {
+		struct rh_conn *c = w->closed_conns;
+		w->closed_conns = c->next;
+		c->next = w->free_conns;
+		w->free_conns = c;
+	}
+}
+
+void
+rh_conn_free_all(struct rh_worker *w)
+{
+	while (w->conns)
+		conn_close(w->conns);
+	rh_conn_reap(w);
+	while (w->free_conns) {
+		struct rh_conn *c = w->free_conns;
+		w->free_conns = c->next;
+		free(c);
+	}
+}
+
+/* Sets up an error response; the connection closes once it is sent. */
+static void
+reply_local(struct rh_conn *c, int which)
+{
+	struct local_response *r = &local_responses[which];
+
+	if (c->up) {
+		rh_upstream_close(c->w, c->up);
+		c->up = NULL;
+	}
+	c->local_iov.iov_base = (void *)r->text;
+	c->local_iov.iov_len = r->len;
+	c->respq = (struct wq){.iov = &c->local_iov, .cnt = 1};
+	c->state = CS_LOCAL;
+	c->w->stats.responses_local++;
+}
+
+static int
+status_to_local(int status)
+{
+	switch (status) {
+	case 408: return LR_408;
+	case 414: return LR_414;
+	case 431: return LR_431;
+	case 501: return LR_501;
+	case 505: return LR_505;
+	default: return LR_400;
+	}
+}
+
+/* ---- starting an exchange ---- */
+
+static void
+log_upstream_failure(struct rh_worker *w, const struct rh_backend *b, const char *what, int err)
+{
+	/* at most one line per second per worker: a dead backend must not flood the log */
+	if (w->now - w->last_connect_log < 1000 && w->last_connect_log)
+		return;
+	w->last_connect_log = w->now;
+	rh_log_warn("upstream %s: %s: %s", b->name, what, strerror(err));
+}
+
+/* Builds the upstream request head in c->reqq from the parsed <req>: the original bytes minus
+ * hop-by-hop lines (and Host when host_header rewrites it), plus X-Forwarded-For, then the first
+ * body bytes already in the buffer. */
+static bool
+build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_len)
+{
+	struct rh_worker *w = c->w;
+	struct rh_buf *in = c->in;
+	const char *base = in->data + in->start;
+	const char *head_end = base + head_len;
+	const char *run = req->request_line.p;
+	const char *fields_end = req->request_line.p + req->request_line.len;
+	struct wq *q = &c->reqq;
+	int xff = -1;
+
+	*q = (struct wq){.iov = in->iov};
+	for (size_t i = 0; i < req->num_headers; i++)
+		if (req->headers[i].kind == RH_HDR_X_FORWARDED_FOR)
+			xff = (int)i;
+
+	for (size_t i = 0; i < req->num_headers; i++) {
+		const struct rh_http_header *h = &req->headers[i];
+		bool drop = h->kind == RH_HDR_HOP || (int)i == xff ||
+			    (h->kind == RH_HDR_HOST && w->srv->host_line);
+		fields_end = h->line.p + h->line.len;
+		if (!drop)
+			continue;
+		push(q, run, (size_t)(h->line.p - run));
+		run = h->line.p + h->line.len;
+	}
+	push(q, run, (size_t)(fields_end - run));
+	if (w->srv->host_line)
+		push(q, w->srv->host_line, w->srv->host_line_len);
+	push_iov(q, &iov_xff_name);
+	if (xff >= 0 && req->headers[xff].value.len) {
+		push(q, req->headers[xff].value.p, req->headers[xff].value.len);
+		push_iov(q, &iov_comma);
+	}
+	push(q, c->ip, c->ip_len);
+	push_iov(q, &iov_crlf);
+	if (c->http10)
+		push_iov(q, &iov_conn_keepalive); /* ask the backend to keep it open all the same */
+	push(q, fields_end, (size_t)(head_end - fields_end)); /* the empty line ending the head */
+
+	/* body bytes that came with the head go out in the same writev */
+	size_t avail = rh_buf_len(in) - head_len;
+	ssize_t n = 0;
+	if (avail)
+		n = body_take(c->req_body, &c->req_left, &c->req_chunk, head_end, avail);
+	if (n < 0)
+		return false;
+	push(q, head_end, (size_t)n);
+	/* a request without body keeps its head in the buffer until the response starts, so that a
+	 * stale pooled connection can be retried; one with a body gives it up once sent */
+	c->head_consumed = c->req_body != RH_BODY_NONE;
+	q->consume = c->head_consumed ? head_len + (size_t)n : 0;
+	return true;
+}
+
+/* Picks a backend and an upstream connection for the complete head at c->in->start and prepares the
+ * exchange. Returns false when it set up an error response instead. */
+static bool
+start_exchange(struct rh_conn *c, bool fresh_only)
+{
+	struct rh_worker *w = c->w;
+	struct rh_server *srv = w->srv;
+	struct rh_http_request *req = &w->req;
+	struct rh_buf *in = c->in;
+	int head_len = rh_http_parse_request(in->data + in->start, rh_buf_len(in), &srv->limits, req);
+
+	if (head_len <= 0) {
+		reply_local(c, head_len == RH_HTTP_INVALID ? status_to_local(req->error_status) : LR_400);
+		return false;
+	}
+	c->req_head_len = (size_t)head_len;
+	c->http10 = req->minor_version == 0;
+	c->req_is_head = req->is_head;
+	c->keep_alive = req->keep_alive && !w->draining;
+	c->req_body = (uint8_t)req->body;
+	c->req_left = req->content_length;
+	rh_chunked_init(&c->req_chunk);
+	c->resp_seen = false;
+	c->resp_started = false;
+	c->resp_interim = false;
+	c->fail_what = NULL;
+
+	const struct rh_backend_view *view = rh_pool_view(srv->pool);
+	struct rh_upconn *up = NULL;
+	while (!up) {
+		struct rh_backend *b = rh_pool_select(srv->pool, view, 0, srv->cfg->max_iterations);
+		if (b && b == c->failed && view->n_healthy > 1)
+			b = rh_pool_select(srv->pool, view, 0, srv->cfg->max_iterations);
+		if (!b) {
+			reply_local(c, c->attempts ? LR_502_CONNECT : LR_502_NO_BACKEND);
+			return false;
+		}
+		up = rh_upstream_acquire(w, b, c, fresh_only);
+		if (!up) {
+			log_upstream_failure(w, b, "connect", errno);
+			c->failed = b;
+			if (++c->attempts >= MAX_ATTEMPTS) {
+				reply_local(c, LR_502_CONNECT);
+				return false;
+			}
+		}
+	}
+	c->up = up;
+	if (!c->out && !(c->out = rh_buf_get(&w->bufs))) {
+		reply_local(c, LR_502_CONNECT);
+		return false;
+	}
+	c->out->start = c->out->end = 0;
+	if (!build_request(c, req, (size_t)head_len)) {
+		reply_local(c, LR_400); /* chunked framing broken in the first body bytes */
+		return false;
+	}
+	c->req_phase = up->connecting ? RQ_CONNECT : RQ_SEND;
+	c->resp_phase = RS_HEAD;
+	c->respq = (struct wq){0};
+	c->state = CS_PROXY;
+	return true;
+}
+
+/* ---- the request pump: client -> upstream ---- */
+
+static enum pump
+pump_request(struct rh_conn *c)
+{
+	struct rh_upconn *up = c->up;
+	struct rh_buf *in = c->in;
+
+	for (;;) {
+		switch (c->req_phase) {
+		case RQ_CONNECT: {
+			if (!up->ep.writable)
+				return P_WAIT;
+			int e = rh_net_socket_error(up->ep.fd);
+			if (e) {
+				c->fail_err = e;
+				c->fail_what = "connect";
+				return P_UPFAIL;
+			}
+			up->connecting = false;
+			c->req_phase = RQ_SEND;
+			continue;
+		}
+		case RQ_SEND: {
+			int r = wq_flush(&up->ep, &c->reqq);
+			if (c->reqq.progressed) {
+				up->wrote = true;
+				rh_timer_touch(&c->timer, c->w->now);
+			}
+			if (r == 1)
+				return P_WAIT;
+			if (r == -1) {
+				c->fail_err = errno;
+				c->fail_what = "send";
+				return P_UPFAIL;
+			}
+			in->start += c->reqq.consume;
+			c->reqq.consume = 0;
+			c->reqq.idx = c->reqq.cnt = 0;
+			if (body_done(c->req_body, c->req_left, &c->req_chunk)) {
+				c->req_phase = RQ_DONE;
+				return P_DONE;
+			}
+			c->req_phase = RQ_BODY;
+			continue;
+		}
+		case RQ_BODY: {
+			size_t avail = rh_buf_len(in);
+			if (avail) {
+				ssize_t n = body_take(c->req_body, &c->req_left, &c->req_chunk,
+						      in->data + in->start, avail);
+				if (n < 0)
+					return P_CLIENTFAIL; /* broken chunked framing from the client */
+				c->reqq = (struct wq){.iov = in->iov, .consume = (size_t)n};
+				push(&c->reqq, in->data + in->start, (size_t)n);
+				c->req_phase = RQ_SEND;
+				continue;
+			}
+			in->start = in->end = 0;
+			ssize_t r = read_into(&c->ep, in);
+			if (r > 0) {
+				rh_timer_touch(&c->timer, c->w->now);
+				continue;
+			}
+			if (r == -1)
+				return P_WAIT;
+			return P_CLIENTFAIL; /* EOF or error in the middle of the body */
+		}
+		default:
+			return P_DONE;
+		}
+	}
+}
+
+/* Builds the client response head in c->respq from the parsed <resp>, then the first body bytes. */
+static ssize_t
+build_response(struct rh_conn *c, const struct rh_http_response *resp, size_t head_len)
+{
+	struct rh_buf *out = c->out;
+	const char *base = out->data + out->start;
+	const char *head_end = base + head_len;
+	const char *run = resp->status_line.p;
+	const char *fields_end = resp->status_line.p + resp->status_line.len;
+	struct wq *q = &c->respq;
+
+	*q = (struct wq){.iov = out->iov};
+	for (size_t i = 0; i < resp->num_headers; i++) {
+		const struct rh_http_header *h = &resp->headers[i];
+		fields_end = h->line.p + h->line.len;
+		if (h->kind != RH_HDR_HOP)
+			continue;
+		push(q, run, (size_t)(h->line.p - run));
+		run = h->line.p + h->line.len;
+	}
+	push(q, run, (size_t)(fields_end - run));
+	if (!c->keep_alive)
+		push_iov(q, &iov_conn_close);
+	else if (c->http10)
+		push_iov(q, &iov_conn_keepalive);
+	push(q, fields_end, (size_t)(head_end - fields_end));
+
+	size_t avail = rh_buf_len(out) - head_len;
+	ssize_t n = 0;
+	if (avail) {
+		n = body_take(c->resp_body, &c->resp_left, &c->resp_chunk, head_end, avail);
+		if (n < 0)
+			return -1;
+		push(q, head_end, (size_t)n);
+	}
+	q->consume = head_len + (size_t)n;
+	return n;
+}
+
+/* ---- the response pump: upstream -> client ---- */
+
+static enum pump
+pump_response(struct rh_conn *c)
+{
+	struct rh_worker *w = c->w;
+	struct rh_upconn *up = c->up;
+	struct rh_buf *out = c->out;
+
+	for (;;) {
+		switch (c->resp_phase) {
+		case RS_HEAD: {
+			if (c->req_phase == RQ_CONNECT)
+				return P_WAIT;
+			if (rh_buf_len(out)) {
+				struct rh_http_response *resp = &w->resp;
+				int r = rh_http_parse_response(out->data + out->start, rh_buf_len(out),
+							       &w->srv->limits, c->req_is_head, resp);
+				if (r == RH_HTTP_INVALID) {
+					c->fail_err = EPROTO;
+					c->fail_what = "invalid response head";
+					return P_UPFAIL;
+				}
+				if (r > 0 && resp->status < 200) {
+					/* 1xx: forwarded to 1.1 clients (100 Continue matters), dropped for
+					 * 1.0 ones; 101 cannot happen as Upgrade is never forwarded */
+					if (resp->status == 101) {
+						c->fail_err = EPROTO;
+						c->fail_what = "unrequested protocol switch";
+						return P_UPFAIL;
+					}
+					if (c->http10) {
+						out->start += (size_t)r;
+						continue;
+					}
+					c->respq = (struct wq){.iov = out->iov, .consume = (size_t)r};
+					push(&c->respq, out->data + out->start, (size_t)r);
+					c->resp_interim = true;
+					c->resp_phase = RS_SEND;
+					continue;
+				}
+				if (r > 0) {
+					if (!c->head_consumed) {
+						/* the exchange is committed: the request head can go */
+						c->in->start += c->req_head_len;
+						c->head_consumed = true;
+					}
+					c->resp_body = (uint8_t)resp->body;
+					c->resp_left = resp->content_length;
+					rh_chunked_init(&c->resp_chunk);
+					c->up_reusable = resp->keep_alive && resp->body != RH_BODY_UNTIL_CLOSE;
+					if (resp->body == RH_BODY_UNTIL_CLOSE || c->req_phase != RQ_DONE ||
+					    w->draining)
+						c->keep_alive = false;
+					if (build_response(c, resp, (size_t)r) < 0) {
+						c->fail_err = EPROTO;
+						c->fail_what = "invalid chunked body";
+						return P_UPFAIL;
+					}
+					c->resp_started = true;
+					c->resp_phase = RS_SEND;
+					continue;
+				}
+				/* partial head: make room after it */
+				if (rh_buf_room(out) == 0) {
+					rh_buf_compact(out);
+					if (rh_buf_room(out) == 0) {
+						c->fail_err = EMSGSIZE;
+						c->fail_what = "response head too large";
+						return P_UPFAIL;
+					}
+				}
+			} else {
+				out->start = out->end = 0;
+			}
+			ssize_t n = read_into(&up->ep, out);
+			if (n > 0) {
+				c->resp_seen = true;
+				rh_timer_touch(&c->timer, w->now);
+				continue;
+			}
+			if (n == -1)
+				return P_WAIT;
+			c->fail_err = n == 0 ? ECONNRESET : errno;
+			c->fail_what = n == 0 ? "closed before responding" : "recv";
+			return P_UPFAIL;
+		}
+		case RS_SEND: {
+			int r = wq_flush(&c->ep, &c->respq);
+			if (r == 1)
+				return P_WAIT;
+			if (r == -1)
+				return P_CLIENTFAIL;
+			rh_timer_touch(&c->timer, w->now);
+			out->start += c->respq.consume;
+			c->respq = (struct wq){0};
+			if (c->resp_interim) {
+				c->resp_interim = false;
+				c->resp_phase = RS_HEAD;
+				continue;
+			}
+			if (body_done(c->resp_body, c->resp_left, &c->resp_chunk)) {
+				c->resp_phase = RS_DONE;
+				return P_DONE;
+			}
+			c->resp_phase = RS_BODY;
+			continue;
+		}
+		case RS_BODY: {
+			size_t avail = rh_buf_len(out);
+			if (avail) {
+				ssize_t n = body_take(c->resp_body, &c->resp_left, &c->resp_chunk,
+						      out->data + out->start, avail);
+				if (n < 0)
+					return P_CLIENTFAIL; /* broken framing mid-body: nothing to salvage */
+				c->respq = (struct wq){.iov = out->iov, .consume = (size_t)n};
+				push(&c->respq, out->data + out->start, (size_t)n);
+				c->resp_phase = RS_SEND;
+				continue;
+			}
+			out->start = out->end = 0;
+			ssize_t n = read_into(&up->ep, out);
+			if (n > 0) {
+				rh_timer_touch(&c->timer, w->now);
+				continue;
+			}
+			if (n == -1)
+				return P_WAIT;
+			if (n == 0 && c->resp_body == RH_BODY_UNTIL_CLOSE) {
+				c->resp_phase = RS_DONE;
+				return P_DONE;
+			}
+			return P_CLIENTFAIL; /* truncated response: close the client so it notices */
+		}
+		default:
+			return P_DONE;
+		}
+	}
+}
+
+/* ---- ending an exchange ---- */
+
+/* The upstream failed before the response could start: retry elsewhere when nothing of the request
+ * can have reached the application, else answer 502/504. Returns false when <c> must be closed. */
+static bool
+upstream_failed(struct rh_conn *c, bool timed_out)
+{
+	struct rh_worker *w = c->w;
+	struct rh_upconn *up = c->up;
+	struct rh_backend *b = up->backend;
+	bool stale_pooled = up->reused && !c->resp_seen && c->req_body == RH_BODY_NONE && !timed_out;
+	bool nothing_sent = !up->wrote && !c->head_consumed;
+	bool connect_failed = up->connecting || (c->fail_what && !strcmp(c->fail_what, "connect"));
+
+	if (!stale_pooled)
+		log_upstream_failure(w, b, timed_out ? (connect_failed ? "connect timed out"
+								       : "no response in time")
+						     : c->fail_what,
+				     timed_out ? ETIMEDOUT : c->fail_err);
+	rh_upstream_close(w, up);
+	c->up = NULL;
+	if (c->resp_started)
+		return false;
+
+	/* a request that never left, or a bodiless one on a pooled connection the backend had
+	 * already closed, can go again; anything else might have been acted on */
+	if ((nothing_sent && connect_failed) || stale_pooled) {
+		if (!stale_pooled)
+			c->failed = b;
+		if (++c->attempts < MAX_ATTEMPTS) {
+			c->reqq = (struct wq){0};
+			start_exchange(c, stale_pooled);
+			return true;
+		}
+	}
+	reply_local(c, timed_out ? LR_504 : connect_failed ? LR_502_CONNECT : LR_502_INVALID);
+	return true;
+}
+
+/* Both directions are complete: hand the upstream back and go on with the next request. */
+static void
+finish_exchange(struct rh_conn *c)
+{
+	struct rh_worker *w = c->w;
+	struct rh_upconn *up = c->up;
+
+	c->up = NULL;
+	if (c->up_reusable && c->req_phase == RQ_DONE && rh_buf_len(c->out) == 0 && !w->draining)
+		rh_upstream_release(w, up);
+	else
+		rh_upstream_close(w, up);
+	rh_buf_put(&w->bufs, c->out);
+	c->out = NULL;
+	c->requests++;
+	w->stats.requests++;
+	c->attempts = 0;
+	c->failed = NULL;
+	rh_timer_cancel(&c->timer); /* the next request gets a fresh client_header deadline */
+	c->state = CS_READ_HEAD;
+}
+
+/* ---- states ---- */
+
+enum step {
+	ST_WAIT,  /* blocked: wait for events */
+	ST_AGAIN, /* state changed: run again */
+	ST_CLOSE,
+};
+
+static enum step
+step_read_head(struct rh_conn *c)
+{
+	struct rh_worker *w = c->w;
+
+	if (!c->in) {
+		if (!c->ep.readable)
+			return ST_WAIT;
+		if (!(c->in = rh_buf_get(&w->bufs)))
+			return ST_CLOSE;
+	}
+	for (;;) {
+		struct rh_buf *in = c->in;
+		if (rh_buf_len(in)) {
+			int r = rh_http_parse_request(in->data + in->start, rh_buf_len(in), &w->srv->limits,
+						      &w->req);
+			if (r > 0) {
+				start_exchange(c, false);
+				return ST_AGAIN;
+			}
+			if (r == RH_HTTP_INVALID) {
+				reply_local(c, status_to_local(w->req.error_status));
+				return ST_AGAIN;
+			}
+			if (rh_buf_room(in) == 0)
+				rh_buf_compact(in); /* the parser says 431 before the buffer is full */
+		} else {
+			in->start = in->end = 0;
+		}
+		ssize_t n = read_into(&c->ep, in);
+		if (n > 0)
+			continue;
+		if (n == -1) {
+			if (rh_buf_len(in) == 0) {
+				/* nothing pending: an idle keep-alive connection holds no buffer */
+				rh_buf_put(&w->bufs, in);
+				c->in = NULL;
+			}
+			return ST_WAIT;
+		}
+		return ST_CLOSE; /* EOF or error: between requests that is a normal close */
+	}
+}
+
+static enum step
+step_proxy(struct rh_conn *c)
+{
+	enum pump rq = pump_request(c);
+
+	if (rq == P_CLIENTFAIL)
+		return ST_CLOSE;
+	if (rq == P_UPFAIL)
+		return upstream_failed(c, false) ? ST_AGAIN : ST_CLOSE;
+
+	enum pump rs = pump_response(c);
+	if (rs == P_CLIENTFAIL)
+		return ST_CLOSE;
+	if (rs == P_UPFAIL)
+		return upstream_failed(c, false) ? ST_AGAIN : ST_CLOSE;
+	if (rs == P_DONE) {
+		if (rq != P_DONE) {
+			/* the backend answered before taking the whole body: the rest of it cannot be
+			 * told apart from a next request, so the connection ends here */
+			return ST_CLOSE;
+		}
+		finish_exchange(c);
+		return c->keep_alive ? ST_AGAIN : ST_CLOSE;
+	}
+	return ST_WAIT;
+}
+
+static enum step
+step_local(struct rh_conn *c)
+{
+	int r = wq_flush(&c->ep, &c->respq);
+
+	if (r == 1)
+		return ST_WAIT;
+	if (r == -1)
+		return ST_CLOSE;
+	/* lingering close: shutting only our side lets the response arrive even if the client is
+	 * still sending a request we will not read (a close with unread data would reset it) */
+	shutdown(c->ep.fd, SHUT_WR);
+	c->state = CS_LINGER;
+	rh_timer_cancel(&c->timer);
+	return ST_AGAIN;
+}
+
+static enum step
+step_linger(struct rh_conn *c)
+{
+	char sink[4096];
+
+	for (;;) {
+		if (!c->ep.readable)
+			return ST_WAIT;
+		ssize_t n = read(c->ep.fd, sink, sizeof(sink));
+		if (n > 0)
+			continue;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN) {
+			c->ep.readable = false;
+			return ST_WAIT;
+		}
+		return ST_CLOSE;
+	}
+}
+
+/* ---- timers ---- */
+
+static struct rh_timer_queue *
+timer_queue_for(struct rh_conn *c)
+{
+	struct rh_worker *w = c->w;
+
+	switch (c->state) {
+	case CS_READ_HEAD:
+		if (c->requests == 0 || (c->in && rh_buf_len(c->in)))
+			return &w->tq_header;
+		return &w->tq_idle;
+	case CS_PROXY:
+		if (c->req_phase == RQ_CONNECT)
+			return &w->tq_connect;
+		if (c->resp_phase == RS_SEND && !c->ep.writable)
+			return &w->tq_send;
+		if (c->req_phase == RQ_BODY && c->resp_phase == RS_HEAD)
+			return &w->tq_client_body;
+		return &w->tq_upstream;
+	case CS_LOCAL:
+		return &w->tq_send;
+	default:
+		return &w->tq_linger;
+	}
+}
+
+static void
+conn_timeout(struct rh_timer *t)
+{
+	struct rh_conn *c = (struct rh_conn *)((char *)t - offsetof(struct rh_conn, timer));
+	struct rh_worker *w = c->w;
+	struct rh_timer_queue *q = timer_queue_for(c);
+
+	if (q == &w->tq_header && c->in && rh_buf_len(c->in)) {
+		reply_local(c, LR_408);
+	} else if (q == &w->tq_client_body && !c->resp_started) {
+		reply_local(c, LR_408);
+	} else if ((q == &w->tq_connect || q == &w->tq_upstream) && c->up && !c->resp_started) {
+		if (!upstream_failed(c, true)) {
+			conn_close(c);
+			return;
+		}
+	} else {
+		conn_close(c);
+		return;
+	}
+	rh_conn_run(c);
+}
+
+/* ---- driving ---- */
+
+void
+rh_conn_run(struct rh_conn *c)
+{
+	enum step s;
+
+	if (c->ep.closed)
+		return;
+	do {
+		switch (c->state) {
+		case CS_READ_HEAD:
+			s = step_read_head(c);
+			break;
+		case CS_PROXY:
+			s = step_proxy(c);
+			break;
+		case CS_LOCAL:
+			s = step_local(c);
+			break;
+		default:
+			s = step_linger(c);
+			break;
+		}
+	} while (s == ST_AGAIN);
+
+	if (s == ST_CLOSE) {
+		conn_close(c);
+		return;
+	}
+	struct rh_timer_queue *q = timer_queue_for(c);
+	if (c->timer.queue != q)
+		rh_timer_arm(&c->timer, q, c->w->now);
+}
+
+void
+rh_conn_drain(struct rh_conn *c)
+{
+	if (c->state == CS_READ_HEAD && (!c->in || rh_buf_len(c->in) == 0))
+		conn_close(c);
+	else
+		c->keep_alive = false;
+}
+
+void
+rh_conn_accept(struct rh_worker *w, struct rh_listener *l)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, local_responses_init);
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		if (w->n_conns >= w->srv->conns_per_worker || w->draining) {
+			l->pending = true;
+			return;
+		}
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(l->ep.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN) {
+				l->ep.readable = false;
+				l->pending = false;
+				return;
+			}
+			/* out of descriptors or memory: leave the rest queued in the kernel */
+			rh_log_error("accept: %s", strerror(errno));
+			l->pending = false;
+			return;
+		}
+
+		struct rh_conn *c = w->free_conns;
+		if (c)
+			w->free_conns = c->next;
+		else if (!(c = malloc(sizeof(*c)))) {
+			close(fd);
+			continue;
+		}
+		*c = (struct rh_conn){
+			.ep = {.fd = fd, .kind = RH_EP_CLIENT},
+			.w = w,
+			.timer = {.fire = conn_timeout},
+			.state = CS_READ_HEAD,
+		};
+		c->ip_len = (uint8_t)rh_net_host_text((struct sockaddr *)&ss, c->ip, sizeof(c->ip));
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct epoll_event ev = {
+			.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+			.data.ptr = &c->ep,
+		};
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			close(fd);
+			c->next = w->free_conns;
+			w->free_conns = c;
+			continue;
+		}
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+		w->n_conns++;
+		w->stats.accepted++;
+		rh_timer_arm(&c->timer, &w->tq_header, w->now);
+	}
+	l->pending = true; /* more may be queued: come back after the other events */
+}
+
+void
+rh_conn_event(struct rh_ep *ep, uint32_t events)
+{
+	struct rh_conn *c = ep_conn(ep);
+
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		ep->readable = true;
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		ep->writable = true;
+	rh_conn_run(c);
+}

@@ -1,1 +1,819 @@
-/* http1: not written yet */
+/* http1: HTTP/1.1 request and response heads, chunked framing (RFC 9112, RFC 9110).
+ *
+ * The head parsers make one pass over the bytes with a character-class table and no allocation.
+ * They are stateless, so after RH_HTTP_PARTIAL the caller parses again from the start with more
+ * bytes. Every error is found at a byte position and the scan stops at the first one, so any prefix
+ * of an input gives either RH_HTTP_PARTIAL or the same result as the whole input. The head limit is
+ * applied by never looking past <max_head> bytes: a head that does not end inside them is 431. */
+#include "roundhouse/http1.h"
+
+#include <limits.h>
+#include <string.h>
+
+#define MAX_LEADING_EMPTY 8   /* empty lines skipped before a request line (RFC 9112 2.2) */
+#define CHUNK_LINE_MAX 4096   /* chunk-size line, extensions included */
+#define TRAILER_LINE_MAX 4096 /* one trailer field line */
+#define TRAILERS_MAX 8192     /* the whole trailer section */
+
+enum {
+	C_TCHAR = 1, /* token (RFC 9110 5.6.2): method, field name, list elements */
+	C_VCHAR = 2, /* visible ASCII: request target */
+	C_FIELD = 4, /* field value: VCHAR, SP, HTAB, obs-text */
+};
+
+static const uint8_t ctab[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	4, 7, 6, 7, 7, 7, 7, 7, 6, 6, 7, 7, 6, 7, 7, 6,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6,
+	6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 7, 7,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 7, 6, 7, 0,
+	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+};
+
+static inline bool is_class(char c, int cls)
+{
+	return ctab[(unsigned char)c] & cls;
+}
+
+static inline bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static inline unsigned char lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+static inline struct rh_span span(const char *p, const char *end)
+{
+	return (struct rh_span){ .p = p, .len = (size_t)(end - p) };
+}
+
+bool rh_span_eq_lower(struct rh_span s, const char *lower_str)
+{
+	size_t i;
+
+	for (i = 0; i < s.len; i++) {
+		if (lower_str[i] == '\0' || lower((unsigned char)s.p[i]) != (unsigned char)lower_str[i])
+			return false;
+	}
+	return lower_str[i] == '\0';
+}
+
+static bool span_eq_nocase(struct rh_span a, struct rh_span b)
+{
+	if (a.len != b.len)
+		return false;
+	for (size_t i = 0; i < a.len; i++) {
+		if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i]))
+			return false;
+	}
+	return true;
+}
+
+static bool is_token(struct rh_span s)
+{
+	if (s.len == 0)
+		return false;
+	for (size_t i = 0; i < s.len; i++) {
+		if (!is_class(s.p[i], C_TCHAR))
+			return false;
+	}
+	return true;
+}
+
+/* Iterates over the elements of a comma-separated list (RFC 9110 5.6.1) in <v>: stores the next
+ * element, OWS trimmed and possibly empty, in <*elem> and returns true; false when <*pos> is past
+ * the last element. Start with *pos == 0. An empty value yields one empty element. */
+static bool next_element(struct rh_span v, size_t *pos, struct rh_span *elem)
+{
+	if (*pos > v.len)
+		return false;
+	const char *p = v.p + *pos, *end = v.p + v.len;
+	const char *comma = memchr(p, ',', (size_t)(end - p));
+	const char *e = comma ? comma : end;
+
+	*pos = comma ? (size_t)(comma - v.p) + 1 : v.len + 1;
+	while (p < e && (*p == ' ' || *p == '\t'))
+		p++;
+	while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	*elem = span(p, e);
+	return true;
+}
+
+/* Looks at a CR or LF at <p> (< <end>): returns the terminator length (1 for LF, 2 for CRLF), 0 when
+ * the buffer ends right after a CR, -1 for a bare CR. A lone LF is a terminator (RFC 9112 2.2). */
+static inline int eol(const char *p, const char *end)
+{
+	if (*p == '\n')
+		return 1;
+	if (p + 1 == end)
+		return 0;
+	return p[1] == '\n' ? 2 : -1;
+}
+
+/* What the field lines say about framing and the connection, gathered while they are parsed. */
+struct fields {
+	bool is_request;
+	bool has_cl;
+	bool has_te;
+	bool te_last_chunked; /* the last transfer coding so far is chunked */
+	bool te_other;        /* a coding other than chunked was seen */
+	unsigned te_chunked;  /* how many times chunked was seen */
+	bool conn_close;
+	bool conn_keep_alive;
+	bool conn_other;      /* Connection names other headers: they are hop-by-hop too */
+	bool expect_continue;
+	int host_index;
+	uint64_t content_length;
+};
+
+/* Content-Length: 1*DIGIT, or a list of equal values (RFC 9110 8.6), at most INT64_MAX so callers may
+ * use it as an off_t. Returns 0 or 400. */
+static int field_content_length(struct rh_span v, struct fields *f)
+{
+	struct rh_span e;
+	size_t pos = 0;
+
+	while (next_element(v, &pos, &e)) {
+		uint64_t n = 0;
+
+		if (e.len == 0)
+			return 400;
+		for (size_t i = 0; i < e.len; i++) {
+			if (!is_digit(e.p[i]))
+				return 400;
+			unsigned d = (unsigned)(e.p[i] - '0');
+			if (n > ((uint64_t)INT64_MAX - d) / 10)
+				return 400;
+			n = n * 10 + d;
+		}
+		if (f->has_cl && n != f->content_length)
+			return 400;
+		f->has_cl = true;
+		f->content_length = n;
+	}
+	return 0;
+}
+
+/* Transfer-Encoding: the codings in order, across all lines. Whether the list is acceptable is
+ * decided when the head is complete. Returns 0 or 400. */
+static int field_transfer_encoding(struct rh_span v, struct fields *f)
+{
+	struct rh_span e;
+	size_t pos = 0;
+
+	f->has_te = true;
+	while (next_element(v, &pos, &e)) {
+		if (e.len == 0)
+			continue;
+		if (!is_class(e.p[0], C_TCHAR))
+			return 400;
+		if (rh_span_eq_lower(e, "chunked")) {
+			f->te_chunked++;
+			f->te_last_chunked = true;
+		} else {
+			f->te_other = true;
+			f->te_last_chunked = false;
+		}
+	}
+	return 0;
+}
+
+/* Connection: "close", "keep-alive", or the names of more hop-by-hop headers. A request that makes
+ * a framing or routing header hop-by-hop is refused rather than forwarded without it. Returns 0 or
+ * 400. */
+static int field_connection(struct rh_span v, struct fields *f)
+{
+	struct rh_span e;
+	size_t pos = 0;
+
+	while (next_element(v, &pos, &e)) {
+		if (e.len == 0)
+			continue;
+		if (!is_token(e))
+			return 400;
+		if (rh_span_eq_lower(e, "close"))
+			f->conn_close = true;
+		else if (rh_span_eq_lower(e, "keep-alive"))
+			f->conn_keep_alive = true;
+		else if (rh_span_eq_lower(e, "content-length") || rh_span_eq_lower(e, "transfer-encoding") ||
+			 rh_span_eq_lower(e, "host"))
+			return 400;
+		else
+			f->conn_other = true;
+	}
+	return 0;
+}
+
+/* Sets <h>->kind from its name and records what it means in <f>. <idx>: its index in the header
+ * array. Returns 0 or an error status. */
+static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
+{
+	struct rh_span n = h->name;
+
+	h->kind = RH_HDR_OTHER;
+	switch (n.len) {
+	case 2:
+		if (rh_span_eq_lower(n, "te"))
+			h->kind = RH_HDR_HOP;
+		break;
+	case 4:
+		if (rh_span_eq_lower(n, "host")) {
+			h->kind = RH_HDR_HOST;
+			if (f->is_request) {
+				if (f->host_index >= 0)
+					return 400;
+				f->host_index = idx;
+			}
+		}
+		break;
+	case 6:
+		if (rh_span_eq_lower(n, "expect")) {
+			h->kind = RH_HDR_EXPECT;
+			if (rh_span_eq_lower(h->value, "100-continue"))
+				f->expect_continue = true;
+		}
+		break;
+	case 7:
+		if (rh_span_eq_lower(n, "trailer") || rh_span_eq_lower(n, "upgrade"))
+			h->kind = RH_HDR_HOP;
+		break;
+	case 10:
+		if (rh_span_eq_lower(n, "connection")) {
+			h->kind = RH_HDR_HOP;
+			return field_connection(h->value, f);
+		}
+		if (rh_span_eq_lower(n, "keep-alive"))
+			h->kind = RH_HDR_HOP;
+		break;
+	case 14:
+		if (rh_span_eq_lower(n, "content-length")) {
+			h->kind = RH_HDR_CONTENT_LENGTH;
+			return field_content_length(h->value, f);
+		}
+		break;
+	case 15:
+		if (rh_span_eq_lower(n, "x-forwarded-for"))
+			h->kind = RH_HDR_X_FORWARDED_FOR;
+		break;
+	case 16:
+		if (rh_span_eq_lower(n, "proxy-connection"))
+			h->kind = RH_HDR_HOP;
+		break;
+	case 17:
+		if (rh_span_eq_lower(n, "transfer-encoding")) {
+			h->kind = RH_HDR_TRANSFER_ENCODING;
+			return field_transfer_encoding(h->value, f);
+		}
+		break;
+	}
+	return 0;
+}
+
+/* Marks every header named by a Connection option as hop-by-hop. Only runs when some Connection line
+ * has an option other than close/keep-alive, so it may be quadratic in that rare case. */
+static void mark_connection_options(struct rh_http_header *hdrs, size_t num)
+{
+	for (size_t i = 0; i < num; i++) {
+		struct rh_span e;
+		size_t pos = 0;
+
+		if (hdrs[i].kind != RH_HDR_HOP || !rh_span_eq_lower(hdrs[i].name, "connection"))
+			continue;
+		while (next_element(hdrs[i].value, &pos, &e)) {
+			if (e.len == 0 || rh_span_eq_lower(e, "close") || rh_span_eq_lower(e, "keep-alive"))
+				continue;
+			for (size_t j = 0; j < num; j++) {
+				if (hdrs[j].kind != RH_HDR_HOP && span_eq_nocase(hdrs[j].name, e))
+					hdrs[j].kind = RH_HDR_HOP;
+			}
+		}
+	}
+}
+
+/* Parses field lines from <*pp> through the empty line that ends the head, into <hdrs> (room for
+ * <max_headers>), and advances <*pp> past that line. Returns 0, RH_HTTP_PARTIAL when <end> comes
+ * first, or an error status (400; 431 for too many lines). */
+static int parse_fields(const char **pp, const char *end, struct rh_http_header *hdrs, size_t max_headers,
+			size_t *num_headers, struct fields *f)
+{
+	const char *p = *pp;
+	size_t n = 0;
+
+	for (;;) {
+		const char *line, *v, *ve;
+		int t, st;
+
+		if (p == end)
+			return RH_HTTP_PARTIAL;
+		if (*p == '\r' || *p == '\n') {
+			t = eol(p, end);
+			if (t == 0)
+				return RH_HTTP_PARTIAL;
+			if (t < 0)
+				return 400;
+			p += t;
+			break;
+		}
+		/* obs-fold, or whitespace before the first field line (RFC 9112 2.2, 5.2) */
+		if (*p == ' ' || *p == '\t')
+			return 400;
+		if (n == max_headers)
+			return 431;
+
+		line = p;
+		while (p < end && is_class(*p, C_TCHAR))
+			p++;
+		if (p == end)
+			return RH_HTTP_PARTIAL;
+		if (p == line || *p != ':') /* includes whitespace before the colon (RFC 9112 5.1) */
+			return 400;
+		hdrs[n].name = span(line, p);
+		p++;
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		v = p;
+		while (p < end && is_class(*p, C_FIELD))
+			p++;
+		if (p == end)
+			return RH_HTTP_PARTIAL;
+		if (*p != '\r' && *p != '\n') /* NUL, DEL and CTLs other than HTAB */
+			return 400;
+		ve = p;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		t = eol(p, end);
+		if (t == 0)
+			return RH_HTTP_PARTIAL;
+		if (t < 0)
+			return 400;
+		p += t;
+		hdrs[n].value = span(v, ve);
+		hdrs[n].line = span(line, p);
+		st = field_semantics(&hdrs[n], (int)n, f);
+		if (st != 0)
+			return st;
+		n++;
+	}
+	if (f->conn_other)
+		mark_connection_options(hdrs, n);
+	*num_headers = n;
+	*pp = p;
+	return 0;
+}
+
+/* Parses HTTP-version = "HTTP/" DIGIT "." DIGIT at <*pp>: stores the digits and advances past it.
+ * Returns 0 for any well-formed version (the caller decides which it supports), RH_HTTP_PARTIAL or
+ * 400. */
+static int parse_version(const char **pp, const char *end, int *major, int *minor)
+{
+	static const char name[] = "HTTP/";
+	const char *p = *pp;
+
+	for (int i = 0; i < 8; i++, p++) {
+		bool ok;
+
+		if (p == end)
+			return RH_HTTP_PARTIAL;
+		if (i < 5)
+			ok = *p == name[i];
+		else if (i == 6)
+			ok = *p == '.';
+		else
+			ok = is_digit(*p);
+		if (!ok)
+			return 400;
+	}
+	*major = (*pp)[5] - '0';
+	*minor = (*pp)[7] - '0';
+	*pp = p;
+	return 0;
+}
+
+/* request-line = method SP request-target SP HTTP-version CRLF, after at most MAX_LEADING_EMPTY empty
+ * lines. Returns 0 with <*pp> past the line, RH_HTTP_PARTIAL, or 400/414/505. */
+static int parse_request_line(const char **pp, const char *end, size_t max_uri, struct rh_http_request *req)
+{
+	const char *p = *pp, *line, *target, *tend;
+	int empty = 0, major, minor, t, st;
+
+	for (;;) {
+		if (p == end)
+			return RH_HTTP_PARTIAL;
+		if (*p != '\r' && *p != '\n')
+			break;
+		t = eol(p, end);
+		if (t == 0)
+			return RH_HTTP_PARTIAL;
+		if (t < 0 || ++empty > MAX_LEADING_EMPTY)
+			return 400;
+		p += t;
+	}
+
+	line = p;
+	while (p < end && is_class(*p, C_TCHAR))
+		p++;
+	if (p == end)
+		return RH_HTTP_PARTIAL;
+	if (p == line || *p != ' ')
+		return 400;
+	req->method = span(line, p);
+	p++;
+
+	/* the target stops at <tend> so an over-long one is 414 as soon as its max_uri+1th byte shows */
+	target = p;
+	tend = (size_t)(end - target) > max_uri ? target + max_uri : end;
+	while (p < tend && is_class(*p, C_VCHAR))
+		p++;
+	if (p == end)
+		return RH_HTTP_PARTIAL;
+	if (p == tend && is_class(*p, C_VCHAR))
+		return 414;
+	if (p == target || *p != ' ')
+		return 400;
+	req->target = span(target, p);
+	p++;
+
+	st = parse_version(&p, end, &major, &minor);
+	if (st != 0)
+		return st;
+	if (p == end)
+		return RH_HTTP_PARTIAL;
+	if (*p != '\r' && *p != '\n')
+		return 400;
+	t = eol(p, end);
+	if (t == 0)
+		return RH_HTTP_PARTIAL;
+	if (t < 0)
+		return 400;
+	if (major != 1 || minor > 1)
+		return 505;
+	p += t;
+	req->minor_version = minor;
+	req->is_head = req->method.len == 4 && memcmp(req->method.p, "HEAD", 4) == 0;
+	req->request_line = span(line, p);
+	*pp = p;
+	return 0;
+}
+
+/* Request framing and connection semantics once the whole head is in (RFC 9112 6.1, 6.3, 9.3).
+ * Transfer-Encoding whose codings do not end in a single chunked is 400 (the length cannot be
+ * determined, 6.3); chunked last with other codings before it is 501 (codings we do not implement). */
+static int finish_request(struct rh_http_request *req, const struct fields *f)
+{
+	if (req->minor_version == 1 && f->host_index < 0)
+		return 400;
+	req->host_index = f->host_index;
+	req->content_length = f->has_cl ? f->content_length : 0;
+	if (f->has_te) {
+		if (f->has_cl || req->minor_version == 0)
+			return 400;
+		if (!f->te_last_chunked || f->te_chunked > 1)
+			return 400;
+		if (f->te_other)
+			return 501;
+		req->body = RH_BODY_CHUNKED;
+	} else {
+		req->body = req->content_length > 0 ? RH_BODY_LENGTH : RH_BODY_NONE;
+	}
+	if (req->minor_version == 1)
+		req->keep_alive = !f->conn_close;
+	else
+		req->keep_alive = f->conn_keep_alive && !f->conn_close;
+	/* a 100-continue expectation in HTTP/1.0 is ignored (RFC 9110 10.1.1) */
+	req->expect_continue = f->expect_continue && req->minor_version == 1;
+	return 0;
+}
+
+static size_t clamp_head(const struct rh_http_limits *lim)
+{
+	size_t max = lim ? lim->max_head : SIZE_MAX;
+
+	return max > INT_MAX ? INT_MAX : max;
+}
+
+static size_t clamp_headers(const struct rh_http_limits *lim)
+{
+	size_t max = lim ? lim->max_headers : RH_HTTP_MAX_HEADERS;
+
+	return max > RH_HTTP_MAX_HEADERS ? RH_HTTP_MAX_HEADERS : max;
+}
+
+/* <lim> NULL means no limits besides RH_HTTP_MAX_HEADERS (heads are still capped at INT_MAX bytes).
+ * The fields of <req> are meaningful only when the result is > 0, error_status only when it is -1. */
+int rh_http_parse_request(const char *buf, size_t len, const struct rh_http_limits *lim,
+			  struct rh_http_request *req)
+{
+	size_t max_head = clamp_head(lim);
+	size_t max_uri = lim ? lim->max_uri : SIZE_MAX;
+	const char *p = buf, *end = buf + (len < max_head ? len : max_head);
+	struct fields f = { .is_request = true, .host_index = -1 };
+	int st;
+
+	req->num_headers = 0;
+	req->host_index = -1;
+	req->error_status = 0;
+	req->keep_alive = false;
+	req->expect_continue = false;
+	req->body = RH_BODY_NONE;
+	req->content_length = 0;
+
+	st = parse_request_line(&p, end, max_uri, req);
+	if (st == 0)
+		st = parse_fields(&p, end, req->headers, clamp_headers(lim), &req->num_headers, &f);
+	if (st == 0)
+		st = finish_request(req, &f);
+	if (st == 0)
+		return (int)(p - buf);
+	if (st == RH_HTTP_PARTIAL) {
+		if (len < max_head)
+			return RH_HTTP_PARTIAL;
+		st = 431;
+	}
+	req->error_status = st;
+	return RH_HTTP_INVALID;
+}
+
+/* status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF; "HTTP/1.1 200" CRLF without the
+ * second SP is accepted too. Returns 0, RH_HTTP_PARTIAL or -1. */
+static int parse_status_line(const char **pp, const char *end, struct rh_http_response *resp)
+{
+	const char *p = *pp, *line = p;
+	int major, minor, status = 0, t, st;
+
+	st = parse_version(&p, end, &major, &minor);
+	if (st == RH_HTTP_PARTIAL)
+		return st;
+	if (st != 0 || major != 1 || minor > 1)
+		return -1;
+	if (p == end)
+		return RH_HTTP_PARTIAL;
+	if (*p++ != ' ')
+		return -1;
+	for (int i = 0; i < 3; i++, p++) {
+		if (p == end)
+			return RH_HTTP_PARTIAL;
+		if (!is_digit(*p) || (i == 0 && *p == '0'))
+			return -1;
+		status = status * 10 + (*p - '0');
+	}
+	if (p == end)
+		return RH_HTTP_PARTIAL;
+	if (*p == ' ') {
+		p++;
+		while (p < end && is_class(*p, C_FIELD))
+			p++;
+		if (p == end)
+			return RH_HTTP_PARTIAL;
+	}
+	if (*p != '\r' && *p != '\n')
+		return -1;
+	t = eol(p, end);
+	if (t == 0)
+		return RH_HTTP_PARTIAL;
+	if (t < 0)
+		return -1;
+	p += t;
+	resp->minor_version = minor;
+	resp->status = status;
+	resp->status_line = span(line, p);
+	*pp = p;
+	return 0;
+}
+
+/* Response framing (RFC 9112 6.3): anything a proxy could read two ways is -1. */
+static int finish_response(struct rh_http_response *resp, const struct fields *f, bool request_is_head)
+{
+	int s = resp->status;
+
+	resp->content_length = f->has_cl ? f->content_length : 0;
+	if (f->has_te) {
+		if (f->has_cl || resp->minor_version == 0 || !f->te_last_chunked || f->te_chunked > 1)
+			return -1;
+		resp->body = RH_BODY_CHUNKED;
+	} else {
+		resp->body = f->has_cl ? RH_BODY_LENGTH : RH_BODY_UNTIL_CLOSE;
+	}
+	if (request_is_head || s < 200 || s == 204 || s == 304)
+		resp->body = RH_BODY_NONE;
+	if (resp->minor_version == 1)
+		resp->keep_alive = !f->conn_close;
+	else
+		resp->keep_alive = f->conn_keep_alive && !f->conn_close;
+	if (resp->body == RH_BODY_UNTIL_CLOSE)
+		resp->keep_alive = false;
+	return 0;
+}
+
+/* Same conventions as rh_http_parse_request; every error is RH_HTTP_INVALID and <lim>->max_uri is
+ * unused. No empty lines are skipped before the status line: from a server they mean lost framing. */
+int rh_http_parse_response(const char *buf, size_t len, const struct rh_http_limits *lim,
+			   bool request_is_head, struct rh_http_response *resp)
+{
+	size_t max_head = clamp_head(lim);
+	const char *p = buf, *end = buf + (len < max_head ? len : max_head);
+	struct fields f = { .is_request = false, .host_index = -1 };
+	int st;
+
+	resp->num_headers = 0;
+	resp->keep_alive = false;
+	resp->body = RH_BODY_NONE;
+	resp->content_length = 0;
+
+	st = parse_status_line(&p, end, resp);
+	if (st == 0)
+		st = parse_fields(&p, end, resp->headers, clamp_headers(lim), &resp->num_headers, &f);
+	if (st == 0)
+		st = finish_response(resp, &f, request_is_head);
+	if (st == 0)
+		return (int)(p - buf);
+	if (st == RH_HTTP_PARTIAL && len < max_head)
+		return RH_HTTP_PARTIAL;
+	return RH_HTTP_INVALID;
+}
+
+/* Chunked decoder states (RFC 9112 7.1). */
+enum {
+	CK_SIZE = 0,    /* chunk-size hex digits */
+	CK_SIZE_WS,     /* BWS after the size: only more of it, ';' or the line end */
+	CK_EXT,         /* chunk extensions, skipped to the line end */
+	CK_SIZE_LF,     /* CR seen at the end of the size line */
+	CK_DATA,        /* <remaining> data bytes */
+	CK_DATA_CR,     /* the CRLF after the data */
+	CK_DATA_LF,
+	CK_TRAILER_BOL, /* start of a trailer line or of the final empty line */
+	CK_TRAILER,     /* inside a trailer line */
+	CK_TRAILER_LF,
+	CK_FINAL_LF,    /* CR of the final empty line seen */
+	CK_DONE,
+	CK_ERROR,
+};
+
+void rh_chunked_init(struct rh_chunked *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->state = CK_SIZE;
+}
+
+bool rh_chunked_done(const struct rh_chunked *c)
+{
+	return c->state == CK_DONE;
+}
+
+static inline int hex_value(unsigned char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch = lower(ch);
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* The size line is complete: start the data, or the trailers after the last chunk. */
+static void size_line_done(struct rh_chunked *c)
+{
+	c->state = c->remaining ? CK_DATA : CK_TRAILER_BOL;
+	c->digits = 0;
+	c->line_len = 0;
+}
+
+/* A bare LF ends a line as in heads; a CR must be followed by LF. Once an error has been returned
+ * every later call returns -1 too; after the end of the message calls consume nothing. */
+ssize_t rh_chunked_feed(struct rh_chunked *c, const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len;
+
+	if (c->state == CK_ERROR)
+		return -1;
+	while (p < end) {
+		unsigned char ch;
+		int h;
+
+		if (c->state == CK_DATA) {
+			size_t n = (size_t)(end - p);
+
+			if (n > c->remaining)
+				n = (size_t)c->remaining;
+			p += n;
+			c->remaining -= n;
+			c->total += n;
+			if (c->remaining == 0)
+				c->state = CK_DATA_CR;
+			continue;
+		}
+		if (c->state == CK_DONE)
+			break;
+
+		ch = (unsigned char)*p++;
+		switch (c->state) {
+		case CK_SIZE:
+		case CK_SIZE_WS:
+		case CK_EXT:
+			if (ch == '\r' || ch == '\n') {
+				if (c->digits == 0)
+					goto fail;
+				if (ch == '\r')
+					c->state = CK_SIZE_LF;
+				else
+					size_line_done(c);
+				break;
+			}
+			if (++c->line_len > CHUNK_LINE_MAX)
+				goto fail;
+			if (c->state == CK_EXT) {
+				if (!is_class((char)ch, C_FIELD))
+					goto fail;
+			} else if (ch == ';') {
+				if (c->digits == 0)
+					goto fail;
+				c->state = CK_EXT;
+			} else if (ch == ' ' || ch == '\t') {
+				if (c->digits == 0)
+					goto fail;
+				c->state = CK_SIZE_WS;
+			} else if (c->state == CK_SIZE && (h = hex_value(ch)) >= 0) {
+				if (c->digits == 16)
+					goto fail;
+				c->digits++;
+				c->remaining = c->remaining << 4 | (uint64_t)h;
+			} else {
+				goto fail;
+			}
+			break;
+		case CK_SIZE_LF:
+			if (ch != '\n')
+				goto fail;
+			size_line_done(c);
+			break;
+		case CK_DATA_CR:
+			if (ch == '\r')
+				c->state = CK_DATA_LF;
+			else if (ch == '\n')
+				c->state = CK_SIZE;
+			else
+				goto fail;
+			break;
+		case CK_DATA_LF:
+			if (ch != '\n')
+				goto fail;
+			c->state = CK_SIZE;
+			break;
+		case CK_TRAILER_BOL:
+			if (ch == '\r') {
+				c->state = CK_FINAL_LF;
+				break;
+			}
+			if (ch == '\n') {
+				c->state = CK_DONE;
+				break;
+			}
+			/* the first byte of a trailer line */
+			c->state = CK_TRAILER;
+			/* fall through */
+		case CK_TRAILER:
+			if (++c->trailer_len > TRAILERS_MAX)
+				goto fail;
+			if (ch == '\r') {
+				c->state = CK_TRAILER_LF;
+			} else if (ch == '\n') {
+				c->state = CK_TRAILER_BOL;
+				c->line_len = 0;
+			} else if (!is_class((char)ch, C_FIELD) || ++c->line_len > TRAILER_LINE_MAX) {
+				goto fail;
+			}
+			break;
+		case CK_TRAILER_LF:
+			if (ch != '\n' || ++c->trailer_len > TRAILERS_MAX)
+				goto fail;
+			c->state = CK_TRAILER_BOL;
+			c->line_len = 0;
+			break;
+		case CK_FINAL_LF:
+			if (ch != '\n')
+				goto fail;
+			c->state = CK_DONE;
+			break;
+		default:
+			goto fail;
+		}
+	}
+	return p - buf;
+
+fail:
+	c->state = CK_ERROR;
+	return -1;
+}

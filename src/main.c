@@ -1,1 +1,197 @@
-int main(void) { return 0; }
+/* roundhouse: command line, start-up order, signals, shutdown.
+ *
+ * Start-up: config (names resolved) -> backend pool and view #1 -> every worker's listeners bound
+ * (so a port in use fails here, with a message) -> health thread -> worker threads. Then the main
+ * thread waits for signals. SIGINT/SIGTERM: workers stop accepting and finish in-flight requests
+ * within `[timeouts] shutdown`, then everything is joined and freed. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "config.h"
+#include "roundhouse/backend.h"
+#include "roundhouse/buf.h"
+#include "roundhouse/config.h"
+#include "roundhouse/health.h"
+#include "roundhouse/log.h"
+#include "roundhouse/worker.h"
+
+#define MAX_URI 8192
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: roundhouse -c FILE [-t]\n"
+		"\n"
+		"A load-balancing HTTP/1.1 reverse proxy.\n"
+		"\n"
+		"  -c, --config FILE  configuration file (INI; see etc/roundhouse.ini)\n"
+		"  -t, --test         check the configuration file and exit (0 valid, 1 not)\n"
+		"  -h, --help         this text\n"
+		"  -V, --version      print the version\n"
+		"\n"
+		"Runs in the foreground and logs to stderr. SIGTERM or SIGINT: stop accepting, finish\n"
+		"in-flight requests (at most [timeouts] shutdown), exit 0.\n");
+}
+
+/* Descriptors: one per client and one per upstream connection, so take all the hard limit allows. */
+static void
+raise_fd_limit(unsigned max_connections)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 2 * (rlim_t)max_connections + 64)
+		rh_log_warn("open file limit %llu is below 2 x max_connections (%u): connections "
+			    "beyond it will wait in the kernel's accept queue",
+			    (unsigned long long)rl.rlim_cur, max_connections);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"test", no_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	const char *path = NULL;
+	bool test_only = false;
+	char err[RH_CONFIG_ERR_LEN];
+	int opt, status = 1;
+
+	while ((opt = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': path = optarg; break;
+		case 't': test_only = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("roundhouse %s\n", RH_VERSION); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	if (!path || optind != argc) {
+		usage(stderr);
+		return 1;
+	}
+
+	rh_log_set_thread_tag("main");
+	struct rh_config cfg;
+	if (rh_config_load(&cfg, path, err, sizeof(err)) == -1) {
+		fprintf(stderr, "roundhouse: %s\n", err);
+		return 1;
+	}
+	if (test_only) {
+		printf("roundhouse: %s: configuration is valid (%zu listen address(es), %zu backend "
+		       "address(es), %u worker(s))\n",
+		       path, cfg.n_listens, cfg.n_backends, cfg.threads);
+		rh_config_finish(&cfg);
+		return 0;
+	}
+
+	/* every thread inherits this mask: signals are taken by sigwait in this thread only */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a client that went away is an EPIPE, not a dead process */
+
+	raise_fd_limit(cfg.max_connections);
+
+	struct rh_pool pool;
+	struct rh_server srv = {
+		.cfg = &cfg,
+		.pool = &pool,
+		.limits = {.max_head = RH_BUF_SIZE, .max_uri = MAX_URI, .max_headers = RH_HTTP_MAX_HEADERS},
+		.conns_per_worker = (cfg.max_connections + cfg.threads - 1) / cfg.threads,
+	};
+	struct rh_worker *workers = NULL;
+	struct rh_health *health = NULL;
+	unsigned n_init = 0, n_started = 0;
+
+	if (rh_pool_init(&pool, &cfg, err, sizeof(err)) == -1) {
+		rh_log_error("%s", err);
+		goto out_config;
+	}
+	if (cfg.host_header) {
+		size_t len = strlen(cfg.host_header) + sizeof("Host: \r\n");
+		srv.host_line = malloc(len);
+		if (!srv.host_line)
+			goto out_pool;
+		srv.host_line_len = (size_t)snprintf(srv.host_line, len, "Host: %s\r\n", cfg.host_header);
+	}
+	workers = calloc(cfg.threads, sizeof(*workers));
+	if (!workers)
+		goto out_pool;
+	for (; n_init < cfg.threads; n_init++) {
+		if (rh_worker_init(&workers[n_init], n_init, &srv, err, sizeof(err)) == -1) {
+			rh_log_error("%s", err);
+			goto out_workers;
+		}
+	}
+	health = rh_health_create(&pool, &cfg, err, sizeof(err));
+	if (!health) {
+		rh_log_error("%s", err);
+		goto out_workers;
+	}
+	if (rh_health_start(health) == -1) {
+		rh_log_error("health thread: %s", strerror(errno));
+		goto out_workers;
+	}
+	for (; n_started < cfg.threads; n_started++) {
+		int e = rh_worker_start(&workers[n_started]);
+		if (e) {
+			rh_log_error("worker thread: %s", strerror(e));
+			goto out_stop;
+		}
+	}
+	for (size_t i = 0; i < cfg.n_listens; i++)
+		rh_log_info("roundhouse %s listening on %s (%u workers, %zu backends)", RH_VERSION,
+			    cfg.listens[i].text, cfg.threads, cfg.n_backends);
+
+	for (;;) {
+		int sig = sigwaitinfo(&sigs, NULL);
+		if (sig == SIGINT || sig == SIGTERM) {
+			rh_log_info("%s: stopping", strsignal(sig));
+			break;
+		}
+		if (sig == SIGHUP)
+			rh_log_warn("SIGHUP: configuration reload is not supported yet; ignored");
+	}
+	status = 0;
+
+out_stop:
+	atomic_store_explicit(&srv.stopping, true, memory_order_release);
+	for (unsigned i = 0; i < n_started; i++)
+		rh_worker_wake(&workers[i]);
+	for (unsigned i = 0; i < n_started; i++)
+		rh_worker_finish(&workers[i]);
+	/* workers never started still own their listeners */
+	for (unsigned i = n_started; i < n_init; i++) {
+		workers[i].thread = pthread_self();
+	}
+out_workers:
+	rh_health_destroy(health);
+	if (n_started < n_init)
+		rh_log_info("%u worker(s) were never started", n_init - n_started);
+	free(workers);
+out_pool:
+	free(srv.host_line);
+	rh_pool_finish(&pool);
+out_config:
+	rh_config_finish(&cfg);
+	if (status == 0)
+		rh_log_info("stopped");
+	return status;
+}

@@ -1,1 +1,151 @@
-/* upstream: not written yet */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "roundhouse/backend.h"
+#include "roundhouse/config.h"
+#include "roundhouse/net.h"
+#include "roundhouse/upstream.h"
+
+static void
+idle_unlink(struct rh_worker *w, struct rh_upconn *up)
+{
+	struct rh_idle_list *l = &w->idle[up->backend->id];
+
+	if (up->prev)
+		up->prev->next = up->next;
+	else
+		l->head = up->next;
+	if (up->next)
+		up->next->prev = up->prev;
+	up->next = up->prev = NULL;
+	up->idle = false;
+	l->count--;
+}
+
+static void
+idle_expired(struct rh_timer *t)
+{
+	struct rh_upconn *up = (struct rh_upconn *)((char *)t - offsetof(struct rh_upconn, timer));
+	struct rh_worker *w = (struct rh_worker *)t->fire_arg;
+
+	rh_upstream_close(w, up);
+}
+
+struct rh_upconn *
+rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend, struct rh_conn *owner,
+		    bool fresh_only)
+{
+	struct rh_idle_list *l = &w->idle[backend->id];
+	struct rh_upconn *up = l->head;
+	int in_progress;
+
+	if (up && !fresh_only) {
+		idle_unlink(w, up);
+		rh_timer_cancel(&up->timer);
+		up->owner = owner;
+		up->reused = true;
+		up->wrote = false;
+		up->ep.readable = false;
+		w->stats.upstream_reused++;
+		return up;
+	}
+
+	int fd = rh_net_connect(&backend->addr, &in_progress);
+	if (fd == -1)
+		return NULL;
+
+	up = w->free_upconns;
+	if (up)
+		w->free_upconns = up->next;
+	else if (!(up = malloc(sizeof(*up)))) {
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	*up = (struct rh_upconn){
+		.ep = {.fd = fd, .kind = RH_EP_UPSTREAM, .writable = !in_progress},
+		.backend = backend,
+		.owner = owner,
+		.connecting = in_progress,
+		.timer = {.fire = idle_expired, .fire_arg = w},
+	};
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.data.ptr = &up->ep,
+	};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		int saved = errno;
+		close(fd);
+		up->next = w->free_upconns;
+		w->free_upconns = up;
+		errno = saved;
+		return NULL;
+	}
+	atomic_fetch_add_explicit(&backend->active, 1, memory_order_relaxed);
+	w->stats.upstream_connects++;
+	return up;
+}
+
+void
+rh_upstream_release(struct rh_worker *w, struct rh_upconn *up)
+{
+	struct rh_idle_list *l = &w->idle[up->backend->id];
+
+	if (l->count >= w->srv->cfg->keepalive || w->draining || up->ep.readable) {
+		/* full pool, shutting down, or the backend already said something (close) */
+		rh_upstream_close(w, up);
+		return;
+	}
+	up->owner = NULL;
+	up->reused = false;
+	up->prev = NULL;
+	up->next = l->head;
+	if (l->head)
+		l->head->prev = up;
+	l->head = up;
+	l->count++;
+	up->idle = true;
+	rh_timer_arm(&up->timer, &w->tq_pool, w->now);
+}
+
+void
+rh_upstream_close(struct rh_worker *w, struct rh_upconn *up)
+{
+	if (up->ep.closed)
+		return;
+	if (up->idle)
+		idle_unlink(w, up);
+	rh_timer_cancel(&up->timer);
+	atomic_fetch_sub_explicit(&up->backend->active, 1, memory_order_relaxed);
+	rh_worker_close_ep(&up->ep);
+	up->owner = NULL;
+	up->next = w->closed_upconns;
+	w->closed_upconns = up;
+}
+
+void
+rh_upstream_idle_event(struct rh_worker *w, struct rh_upconn *up)
+{
+	rh_upstream_close(w, up);
+}
+
+void
+rh_upstream_close_idle(struct rh_worker *w)
+{
+	for (size_t i = 0; i < w->srv->pool->n_backends; i++)
+		while (w->idle[i].head)
+			rh_upstream_close(w, w->idle[i].head);
+}
+
+void
+rh_upstream_reap(struct rh_worker *w)
+{
+	while (w->closed_upconns) {
+		struct rh_upconn *up = w->closed_upconns;
+		w->closed_upconns = up->next;
+		up->next = w->free_upconns;
+		w->free_upconns = up;
+	}
+}

@@ -1,1 +1,267 @@
-/* worker: not written yet */
+/* The worker thread: one epoll loop over its listeners, client and upstream connections, with the
+ * timer queues deciding how long epoll_wait may sleep. The thread is a QSBR reader: it is online
+ * while it handles events (and may read the backend view) and offline while it sleeps, so the health
+ * thread's grace periods never wait for an idle worker. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <urcu/urcu-qsbr.h>
+
+#include "roundhouse/backend.h"
+#include "roundhouse/config.h"
+#include "roundhouse/conn.h"
+#include "roundhouse/log.h"
+#include "roundhouse/net.h"
+#include "roundhouse/upstream.h"
+#include "roundhouse/worker.h"
+
+#define MAX_EVENTS 256
+#define LISTEN_BACKLOG 4096
+
+void
+rh_worker_close_ep(struct rh_ep *ep)
+{
+	/* closing the fd removes it from epoll; events already fetched for it are skipped */
+	close(ep->fd);
+	ep->fd = -1;
+	ep->closed = true;
+	ep->readable = ep->writable = false;
+}
+
+int
+rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *err, size_t errlen)
+{
+	const struct rh_config *cfg = srv->cfg;
+
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->srv = srv;
+	w->epfd = -1;
+	w->wake.fd = -1;
+	snprintf(w->tag, sizeof(w->tag), "w%u", id);
+	w->now = rh_clock_ms();
+	w->bufs.max_free = 1024;
+
+	rh_timer_queue_init(&w->tq_header, cfg->client_header_ms, false);
+	rh_timer_queue_init(&w->tq_client_body, cfg->client_header_ms, true);
+	rh_timer_queue_init(&w->tq_idle, cfg->idle_ms, false);
+	rh_timer_queue_init(&w->tq_send, cfg->idle_ms, true);
+	rh_timer_queue_init(&w->tq_connect, cfg->connect_ms, false);
+	rh_timer_queue_init(&w->tq_upstream, cfg->upstream_read_ms, true);
+	rh_timer_queue_init(&w->tq_pool, cfg->idle_ms, false);
+	rh_timer_queue_init(&w->tq_linger, 2000, false);
+
+	w->idle = calloc(srv->pool->n_backends ? srv->pool->n_backends : 1, sizeof(*w->idle));
+	w->listeners = calloc(cfg->n_listens, sizeof(*w->listeners));
+	if (!w->idle || !w->listeners) {
+		snprintf(err, errlen, "worker %u: out of memory", id);
+		goto fail;
+	}
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd == -1) {
+		snprintf(err, errlen, "worker %u: epoll_create1: %s", id, strerror(errno));
+		goto fail;
+	}
+	w->wake = (struct rh_ep){.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), .kind = RH_EP_WAKE};
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->wake};
+	if (w->wake.fd == -1 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake.fd, &ev) == -1) {
+		snprintf(err, errlen, "worker %u: eventfd: %s", id, strerror(errno));
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->n_listens; i++) {
+		struct rh_listener *l = &w->listeners[i];
+		int fd = rh_net_listen(&cfg->listens[i], LISTEN_BACKLOG, err, errlen);
+		if (fd == -1)
+			goto fail;
+		l->ep = (struct rh_ep){.fd = fd, .kind = RH_EP_LISTENER};
+		w->n_listeners++;
+		ev = (struct epoll_event){.events = EPOLLIN | EPOLLET, .data.ptr = &l->ep};
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			snprintf(err, errlen, "listen %s: epoll_ctl: %s", cfg->listens[i].text,
+				 strerror(errno));
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	for (size_t i = 0; i < w->n_listeners; i++)
+		close(w->listeners[i].ep.fd);
+	if (w->wake.fd != -1)
+		close(w->wake.fd);
+	if (w->epfd != -1)
+		close(w->epfd);
+	free(w->listeners);
+	free(w->idle);
+	w->listeners = NULL;
+	w->idle = NULL;
+	return -1;
+}
+
+/* Milliseconds epoll_wait may sleep: until the nearest timer, 0 if accepts are pending. */
+static int
+run_timers(struct rh_worker *w)
+{
+	struct rh_timer_queue *queues[] = {
+		&w->tq_header, &w->tq_client_body, &w->tq_idle, &w->tq_send,
+		&w->tq_connect, &w->tq_upstream, &w->tq_pool, &w->tq_linger,
+	};
+	int64_t next = 1000; /* wake at least once a second (drain deadline, stop flag backstop) */
+
+	for (size_t i = 0; i < sizeof(queues) / sizeof(queues[0]); i++) {
+		int64_t t = rh_timer_queue_run(queues[i], w->now);
+		if (t >= 0 && t < next)
+			next = t;
+	}
+	return (int)next;
+}
+
+static void
+start_draining(struct rh_worker *w)
+{
+	w->draining = true;
+	w->drain_deadline = w->now + w->srv->cfg->shutdown_ms;
+	/* stop accepting: with SO_REUSEPORT the kernel sends new connections to the other
+	 * listeners of the group until they are closed too */
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (!w->listeners[i].ep.closed)
+			rh_worker_close_ep(&w->listeners[i].ep);
+	rh_upstream_close_idle(w);
+	struct rh_conn *c = w->conns;
+	while (c) {
+		struct rh_conn *next = rh_conn_next(c);
+		rh_conn_drain(c);
+		c = next;
+	}
+	rh_log_info("draining %u connection(s), at most %u ms", w->n_conns, w->srv->cfg->shutdown_ms);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct rh_worker *w = arg;
+	struct epoll_event events[MAX_EVENTS];
+	int timeout = 0;
+
+	rh_log_set_thread_tag(w->tag);
+	urcu_qsbr_register_thread();
+
+	for (;;) {
+		if (w->draining && (w->n_conns == 0 || w->now >= w->drain_deadline))
+			break;
+
+		urcu_qsbr_thread_offline();
+		int n = epoll_wait(w->epfd, events, MAX_EVENTS, timeout);
+		urcu_qsbr_thread_online();
+		w->now = rh_clock_ms();
+		if (n == -1 && errno != EINTR) {
+			rh_log_error("epoll_wait: %s", strerror(errno));
+			break;
+		}
+
+		for (int i = 0; i < n; i++) {
+			struct rh_ep *ep = events[i].data.ptr;
+			uint32_t e = events[i].events;
+
+			if (ep->closed)
+				continue;
+			switch (ep->kind) {
+			case RH_EP_CLIENT:
+				rh_conn_event(ep, e);
+				break;
+			case RH_EP_UPSTREAM: {
+				struct rh_upconn *up = (struct rh_upconn *)ep;
+				if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+					ep->readable = true;
+				if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+					ep->writable = true;
+				if (up->owner)
+					rh_conn_run(up->owner);
+				else if (ep->readable)
+					rh_upstream_idle_event(w, up); /* backend closed an idle one */
+				break;
+			}
+			case RH_EP_LISTENER:
+				ep->readable = true;
+				((struct rh_listener *)ep)->pending = true;
+				break;
+			case RH_EP_WAKE: {
+				uint64_t v;
+				if (read(ep->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+					rh_log_warn("eventfd read: %s", strerror(errno));
+				break;
+			}
+			}
+		}
+
+		bool more_pending = false;
+		for (size_t i = 0; i < w->n_listeners; i++) {
+			struct rh_listener *l = &w->listeners[i];
+			if (l->pending && !l->ep.closed)
+				rh_conn_accept(w, l);
+			if (l->pending && !l->ep.closed && w->n_conns < w->srv->conns_per_worker)
+				more_pending = true;
+		}
+
+		timeout = run_timers(w);
+		if (more_pending)
+			timeout = 0;
+
+		rh_conn_reap(w);
+		rh_upstream_reap(w);
+
+		if (!w->draining && atomic_load_explicit(&w->srv->stopping, memory_order_acquire))
+			start_draining(w);
+		if (w->draining && timeout > 100)
+			timeout = 100;
+	}
+
+	if (w->n_conns)
+		rh_log_warn("shutdown grace period over: closing %u connection(s)", w->n_conns);
+	rh_conn_free_all(w);
+	rh_upstream_close_idle(w);
+	rh_upstream_reap(w);
+	urcu_qsbr_unregister_thread();
+	return NULL;
+}
+
+int
+rh_worker_start(struct rh_worker *w)
+{
+	return pthread_create(&w->thread, NULL, worker_main, w);
+}
+
+void
+rh_worker_wake(struct rh_worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->wake.fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		rh_log_warn("worker wake: %s", strerror(errno));
+}
+
+void
+rh_worker_finish(struct rh_worker *w)
+{
+	pthread_join(w->thread, NULL);
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (!w->listeners[i].ep.closed)
+			close(w->listeners[i].ep.fd);
+	while (w->free_upconns) {
+		struct rh_upconn *up = w->free_upconns;
+		w->free_upconns = up->next;
+		free(up);
+	}
+	rh_buf_pool_finish(&w->bufs);
+	close(w->wake.fd);
+	close(w->epfd);
+	free(w->listeners);
+	free(w->idle);
+	w->listeners = NULL;
+	w->idle = NULL;
+}

@@ -58,8 +58,22 @@ int rh_pool_publish(struct rh_pool *pool, const uint8_t *healthy);
 /* Round-robin selection: looks at no more than <max_iterations> candidates, each taking one tick of
  * the shared counter (so a skipped dead backend does not skew the share of the others), and returns
  * the first healthy one, or NULL when none of those looked at is healthy (or the view is empty).
- * <key> is for hashing algorithms (ignored by round-robin). Any reader thread; lock-free. */
+ * <max_iterations> is an upper bound: a view with no healthy backend returns NULL at once without
+ * touching the counter. <key> is for hashing algorithms (ignored by round-robin). Any reader thread;
+ * lock-free, no allocation. */
 struct rh_backend *rh_pool_select(struct rh_pool *pool, const struct rh_backend_view *view,
 				  uint64_t key, unsigned max_iterations);
+
+/* (addition) QSBR reader-side calls. Each does what urcu_qsbr_<same name> does; readers (workers,
+ * tests) should prefer these, because in a ThreadSanitizer build they also tell TSan about the grace
+ * period: liburcu is not instrumented, so without them TSan cannot see that a reader's last use of a
+ * view happens before rh_pool_publish() frees it, and reports a false race. In other builds they are
+ * plain calls into liburcu. rh_pool_reader_offline/quiescent/unregister must be called by a thread
+ * that has finished with every view pointer it holds. */
+void rh_pool_reader_register(void);
+void rh_pool_reader_unregister(void);
+void rh_pool_reader_quiescent(void);
+void rh_pool_reader_offline(void);
+void rh_pool_reader_online(void);
 
 #endif

@@ -87,7 +87,8 @@ struct rh_http_response {
  * NUL, bare CR, whitespace between field name and colon, both Content-Length and Transfer-Encoding,
  * Content-Length that is not a decimal number or several that differ (equal duplicates are fine, also
  * as a list "5, 5"), Transfer-Encoding in an HTTP/1.0 request, several Host lines, no Host in 1.1.
- * 501: Transfer-Encoding whose last coding is not chunked, or any coding other than chunked.
+ * Also 400: Transfer-Encoding whose codings do not end in exactly one chunked (RFC 9112 6.3).
+ * 501: chunked last but another coding before it ("gzip, chunked"): codings we do not implement.
  * 505: a version other than HTTP/1.0 or HTTP/1.1. 414/431: limits. Leading empty lines (CRLF) before
  * the request line are skipped, as RFC 9112 2.2 allows, and count towards the returned length. */
 int rh_http_parse_request(const char *buf, size_t len, const struct rh_http_limits *lim,

@@ -1,0 +1,126 @@
+/* A worker: one thread, one epoll loop, its own SO_REUSEPORT listener per listen address, its own
+ * connections, buffers, timers and upstream keep-alive pool. Nothing here is shared between workers
+ * except struct rh_server (read-only after start, plus the stop flag) and the RCU-protected pool. */
+#ifndef RH_WORKER_H
+#define RH_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "roundhouse/buf.h"
+#include "roundhouse/http1.h"
+#include "roundhouse/timer.h"
+
+struct rh_config;
+struct rh_pool;
+struct rh_conn;
+struct rh_upconn;
+
+/* What an epoll event's data.ptr points at. Readiness is tracked here (edge-triggered: each flag is
+ * set by an event and cleared when a read or write would block). */
+enum rh_ep_kind {
+	RH_EP_LISTENER,
+	RH_EP_CLIENT,
+	RH_EP_UPSTREAM,
+	RH_EP_WAKE,
+};
+
+struct rh_ep {
+	int fd;
+	uint8_t kind;
+	bool readable;
+	bool writable;
+	bool closed; /* closed during this batch: later events for it are stale */
+};
+
+/* Shared by all threads; read-only once workers run, except <stopping>. */
+struct rh_server {
+	const struct rh_config *cfg;
+	struct rh_pool *pool;
+	struct rh_http_limits limits;
+	char *host_line;  /* "Host: NAME\r\n" when host_header is set, else NULL */
+	size_t host_line_len;
+	unsigned conns_per_worker; /* max_connections split across workers */
+	atomic_bool stopping;
+};
+
+struct rh_listener {
+	struct rh_ep ep;
+	bool pending; /* connections may be waiting, but we stopped accepting (limit or fairness) */
+};
+
+/* Idle upstream connections to one backend, most recently used first. */
+struct rh_idle_list {
+	struct rh_upconn *head;
+	unsigned count;
+};
+
+struct rh_worker_stats {
+	uint64_t accepted;
+	uint64_t requests;
+	uint64_t upstream_connects;
+	uint64_t upstream_reused;
+	uint64_t responses_local; /* errors answered by the proxy itself */
+};
+
+struct rh_worker {
+	unsigned id;
+	char tag[16];
+	struct rh_server *srv;
+	pthread_t thread;
+	int epfd;
+	struct rh_ep wake; /* eventfd: main thread -> worker (stop) */
+
+	struct rh_listener *listeners;
+	size_t n_listeners;
+
+	uint64_t now; /* ms, refreshed once per loop turn */
+
+	/* one queue per kind of timeout, see timer.h */
+	struct rh_timer_queue tq_header;      /* client_header: whole head must arrive (408) */
+	struct rh_timer_queue tq_client_body; /* client_header, per read: request body stalls */
+	struct rh_timer_queue tq_idle;        /* idle: keep-alive client between requests */
+	struct rh_timer_queue tq_send;        /* idle, per write: client not reading the response */
+	struct rh_timer_queue tq_connect;     /* connect */
+	struct rh_timer_queue tq_upstream;    /* upstream_read, per read or write */
+	struct rh_timer_queue tq_pool;        /* idle: idle upstream connection expiry */
+	struct rh_timer_queue tq_linger;      /* after an error response, before the close */
+
+	struct rh_buf_pool bufs;
+	struct rh_http_request req;   /* parser scratch: valid only within one call */
+	struct rh_http_response resp; /* likewise */
+
+	struct rh_idle_list *idle; /* [n_backends] */
+	struct rh_conn *conns;     /* all open client connections (for shutdown) */
+	unsigned n_conns;
+	struct rh_conn *free_conns;
+	struct rh_upconn *free_upconns;
+	struct rh_conn *closed_conns;     /* closed during this batch, recycled after it */
+	struct rh_upconn *closed_upconns;
+
+	bool draining;
+	uint64_t drain_deadline;
+	uint64_t last_connect_log; /* rate limit for upstream failure logs */
+
+	struct rh_worker_stats stats;
+};
+
+/* Sets up <w> (epoll, eventfd, listeners for every listen address) before its thread starts, so
+ * that a bind error stops start-up with a message. Returns 0 or -1 with <err>. Main thread. */
+int rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *err, size_t errlen);
+
+/* Starts the thread. Returns 0 or an errno value. */
+int rh_worker_start(struct rh_worker *w);
+
+/* Wakes the worker so it notices srv->stopping. Any thread. */
+void rh_worker_wake(struct rh_worker *w);
+
+/* Joins the thread and frees everything it owns. Main thread. */
+void rh_worker_finish(struct rh_worker *w);
+
+/* Closes <fd> and marks <ep> stale for the rest of the event batch. */
+void rh_worker_close_ep(struct rh_ep *ep);
+
+#endif
