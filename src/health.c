@@ -12,6 +12,7 @@
 #include "roundhouse/health.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -293,7 +294,7 @@ static void *
 health_main(void *arg)
 {
 	struct rh_health *h = arg;
-	const uint64_t freq = h->cfg->health_frequency_ms;
+	const uint64_t freq = h->cfg->health_frequency_ms > 0 ? h->cfg->health_frequency_ms : 1;
 	const uint64_t timeout = h->cfg->health_timeout_ms;
 	struct epoll_event evs[MAX_EVENTS];
 	bool in_round = false;
@@ -326,7 +327,7 @@ health_main(void *arg)
 		}
 
 		wake = in_round ? deadline : next_round;
-		int ms = wake > now ? (int)(wake - now) : 0;
+		int ms = wake <= now ? 0 : wake - now > INT_MAX ? INT_MAX : (int)(wake - now);
 		int n = epoll_wait(h->epfd, evs, MAX_EVENTS, ms);
 		if (n == -1) {
 			if (errno == EINTR)

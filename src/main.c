@@ -156,6 +156,9 @@ main(int argc, char **argv)
 			goto out_stop;
 		}
 	}
+	if (cfg.admin_listen.len)
+		rh_log_warn("[admin] listen = %s: the admin server is not implemented in this version; "
+			    "ignored", cfg.admin_listen.text);
 	for (size_t i = 0; i < cfg.n_listens; i++)
 		rh_log_info("roundhouse %s listening on %s (%u workers, %zu backends)", RH_VERSION,
 			    cfg.listens[i].text, cfg.threads, cfg.n_backends);

@@ -149,15 +149,15 @@ worker_main(void *arg)
 	int timeout = 0;
 
 	rh_log_set_thread_tag(w->tag);
-	urcu_qsbr_register_thread();
+	rh_pool_reader_register();
 
 	for (;;) {
 		if (w->draining && (w->n_conns == 0 || w->now >= w->drain_deadline))
 			break;
 
-		urcu_qsbr_thread_offline();
+		rh_pool_reader_offline();
 		int n = epoll_wait(w->epfd, events, MAX_EVENTS, timeout);
-		urcu_qsbr_thread_online();
+		rh_pool_reader_online();
 		w->now = rh_clock_ms();
 		if (n == -1 && errno != EINTR) {
 			rh_log_error("epoll_wait: %s", strerror(errno));
@@ -226,7 +226,7 @@ worker_main(void *arg)
 	rh_conn_free_all(w);
 	rh_upstream_close_idle(w);
 	rh_upstream_reap(w);
-	urcu_qsbr_unregister_thread();
+	rh_pool_reader_unregister();
 	return NULL;
 }
 

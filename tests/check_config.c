@@ -1,0 +1,738 @@
+/* Unit tests for the config loader (src/config.c). Each test writes its INI text to a temp file;
+ * error messages are compared exactly, with the temp path filled in. */
+#include "roundhouse/config.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef RH_TEST_DATA
+#error "RH_TEST_DATA must name tests/data"
+#endif
+
+#define BACKEND "[upstream]\nbackend = 127.0.0.1:8081\n"
+
+/* Writes <len> bytes of <text> to a new temp file; returns its path (caller frees and unlinks). */
+static char *write_tmp_n(const char *text, size_t len)
+{
+	char *path = strdup("/tmp/rh_check_config_XXXXXX.ini");
+	int fd;
+
+	ck_assert_ptr_nonnull(path);
+	fd = mkstemps(path, 4);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+static char *write_tmp(const char *text)
+{
+	return write_tmp_n(text, strlen(text));
+}
+
+/* Loads <text>, which must succeed, into <cfg>. */
+static void load_ok(const char *text, struct rh_config *cfg)
+{
+	char err[RH_CONFIG_ERR_LEN] = "";
+	char *path = write_tmp(text);
+	int rc = rh_config_load(cfg, path, err, sizeof(err));
+
+	unlink(path);
+	free(path);
+	ck_assert_msg(rc == 0, "load failed: %s", err);
+}
+
+/* Loads <text>, which must fail with exactly "<tmppath><suffix>". */
+static void load_err(const char *text, const char *suffix)
+{
+	struct rh_config cfg;
+	char err[RH_CONFIG_ERR_LEN] = "";
+	char want[RH_CONFIG_ERR_LEN + 64];
+	char *path = write_tmp(text);
+	int rc;
+
+	memset(&cfg, 0xa5, sizeof(cfg));
+	rc = rh_config_load(&cfg, path, err, sizeof(err));
+	snprintf(want, sizeof(want), "%s%s", path, suffix);
+	unlink(path);
+	free(path);
+	ck_assert_msg(rc == -1, "load succeeded, expected '%s'", want);
+	ck_assert_str_eq(err, want);
+	/* on error nothing is left to free */
+	ck_assert_ptr_null(cfg.path);
+	ck_assert_ptr_null(cfg.backends);
+	ck_assert_ptr_null(cfg.listens);
+	ck_assert_ptr_null(cfg.hash_key);
+	rh_config_finish(&cfg);
+}
+
+/* Like load_err, for messages with a system-dependent tail: compares only the start. */
+static void load_err_prefix(const char *text, const char *suffix)
+{
+	struct rh_config cfg;
+	char err[RH_CONFIG_ERR_LEN] = "";
+	char want[RH_CONFIG_ERR_LEN + 64];
+	char *path = write_tmp(text);
+	int rc;
+
+	rc = rh_config_load(&cfg, path, err, sizeof(err));
+	snprintf(want, sizeof(want), "%s%s", path, suffix);
+	unlink(path);
+	free(path);
+	ck_assert_msg(rc == -1, "load succeeded, expected '%s...'", want);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0 && strlen(err) > strlen(want), "got '%s', want '%s...'", err,
+		      want);
+}
+
+START_TEST(minimal_defaults)
+{
+	struct rh_config cfg;
+	struct sockaddr_in *sin;
+
+	load_ok(BACKEND, &cfg);
+	ck_assert_ptr_nonnull(cfg.path);
+	ck_assert_uint_eq(cfg.n_listens, 1);
+	ck_assert_str_eq(cfg.listens[0].text, "0.0.0.0:6188");
+	sin = (struct sockaddr_in *)&cfg.listens[0].ss;
+	ck_assert_int_eq(sin->sin_family, AF_INET);
+	ck_assert_uint_eq(ntohs(sin->sin_port), 6188);
+	ck_assert_uint_eq(sin->sin_addr.s_addr, htonl(INADDR_ANY));
+	ck_assert_uint_eq(cfg.listens[0].len, sizeof(struct sockaddr_in));
+	ck_assert_uint_gt(cfg.threads, 0);
+	ck_assert_uint_eq(cfg.threads, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+	ck_assert_uint_eq(cfg.max_connections, 65536);
+
+	ck_assert_int_eq(cfg.algorithm, RH_LB_ROUND_ROBIN);
+	ck_assert_uint_eq(cfg.n_backends, 1);
+	ck_assert_str_eq(cfg.backends[0].addr.text, "127.0.0.1:8081");
+	ck_assert_str_eq(cfg.backends[0].spec, "127.0.0.1:8081");
+	ck_assert_uint_eq(cfg.backends[0].weight, 1);
+	ck_assert_uint_eq(cfg.backends[0].line, 2);
+	ck_assert_uint_eq(cfg.max_iterations, 256);
+	ck_assert_uint_eq(cfg.keepalive, 64);
+	ck_assert_ptr_null(cfg.host_header);
+	ck_assert(!cfg.tls);
+	ck_assert_ptr_null(cfg.sni);
+	ck_assert(cfg.verify);
+	ck_assert_ptr_null(cfg.ca_file);
+	ck_assert_str_eq(cfg.hash_key, "uri");
+
+	ck_assert_int_eq(cfg.health_type, RH_HEALTH_TCP);
+	ck_assert_uint_eq(cfg.health_frequency_ms, 5000);
+	ck_assert_uint_eq(cfg.health_timeout_ms, 1000);
+	ck_assert_uint_eq(cfg.rise, 1);
+	ck_assert_uint_eq(cfg.fall, 1);
+	ck_assert_str_eq(cfg.health_path, "/");
+	ck_assert_uint_eq(cfg.expect_lo, 200);
+	ck_assert_uint_eq(cfg.expect_hi, 200);
+
+	ck_assert_uint_eq(cfg.connect_ms, 3000);
+	ck_assert_uint_eq(cfg.client_header_ms, 10000);
+	ck_assert_uint_eq(cfg.upstream_read_ms, 30000);
+	ck_assert_uint_eq(cfg.idle_ms, 60000);
+	ck_assert_uint_eq(cfg.shutdown_ms, 10000);
+
+	ck_assert_uint_eq(cfg.admin_listen.len, 0);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(every_key)
+{
+	static const char text[] =
+		"# every key with a non-default value\n"
+		"[server]\n"
+		"listen = 127.0.0.1:7000\n"
+		"listen = [::1]:7001\n"
+		"threads = 3\n"
+		"max_connections = 1000\n"
+		"[upstream]\n"
+		"algorithm = round_robin\n"
+		"hash_key = header:X-User\n"
+		"backend = 127.0.0.1:8081\n"
+		"backend = [::1]:8082 weight=7\n"
+		"backend = 10.0.0.1:80\tweight=1000 ; inline comment\n"
+		"max_iterations = 1000000\n"
+		"keepalive = 0\n"
+		"host_header = example.com:8080\n"
+		"tls = false\n"
+		"sni = backend.example\n"
+		"verify = no\n"
+		"ca_file = /etc/ssl/ca.pem\n"
+		"[health_check]\n"
+		"type = none\n"
+		"frequency = 250ms\n"
+		"timeout = 2m\n"
+		"rise = 3\n"
+		"fall = 1000\n"
+		"path = /healthz?full=1\n"
+		"expect = 200-399\n"
+		"[timeouts]\n"
+		"connect = 1ms\n"
+		"client_header = 2s\n"
+		"upstream_read = 3\n"
+		"idle = 1h\n"
+		"shutdown = 4s\n"
+		"[admin]\n"
+		"listen = 127.0.0.1:6189\n";
+	struct rh_config cfg;
+
+	load_ok(text, &cfg);
+	ck_assert_uint_eq(cfg.n_listens, 2);
+	ck_assert_str_eq(cfg.listens[0].text, "127.0.0.1:7000");
+	ck_assert_str_eq(cfg.listens[1].text, "[::1]:7001");
+	ck_assert_int_eq(cfg.listens[1].ss.ss_family, AF_INET6);
+	ck_assert_uint_eq(cfg.listens[1].len, sizeof(struct sockaddr_in6));
+	ck_assert_uint_eq(cfg.threads, 3);
+	ck_assert_uint_eq(cfg.max_connections, 1000);
+
+	ck_assert_int_eq(cfg.algorithm, RH_LB_ROUND_ROBIN);
+	ck_assert_str_eq(cfg.hash_key, "header:X-User");
+	ck_assert_uint_eq(cfg.n_backends, 3);
+	ck_assert_str_eq(cfg.backends[0].addr.text, "127.0.0.1:8081");
+	ck_assert_uint_eq(cfg.backends[0].line, 10);
+	ck_assert_str_eq(cfg.backends[1].addr.text, "[::1]:8082");
+	ck_assert_str_eq(cfg.backends[1].spec, "[::1]:8082");
+	ck_assert_uint_eq(cfg.backends[1].weight, 7);
+	ck_assert_uint_eq(cfg.backends[1].line, 11);
+	ck_assert_str_eq(cfg.backends[2].addr.text, "10.0.0.1:80");
+	ck_assert_uint_eq(cfg.backends[2].weight, 1000);
+	ck_assert_uint_eq(cfg.max_iterations, 1000000);
+	ck_assert_uint_eq(cfg.keepalive, 0);
+	ck_assert_str_eq(cfg.host_header, "example.com:8080");
+	ck_assert(!cfg.tls);
+	ck_assert_str_eq(cfg.sni, "backend.example");
+	ck_assert(!cfg.verify);
+	ck_assert_str_eq(cfg.ca_file, "/etc/ssl/ca.pem");
+
+	ck_assert_int_eq(cfg.health_type, RH_HEALTH_NONE);
+	ck_assert_uint_eq(cfg.health_frequency_ms, 250);
+	ck_assert_uint_eq(cfg.health_timeout_ms, 120000);
+	ck_assert_uint_eq(cfg.rise, 3);
+	ck_assert_uint_eq(cfg.fall, 1000);
+	ck_assert_str_eq(cfg.health_path, "/healthz?full=1");
+	ck_assert_uint_eq(cfg.expect_lo, 200);
+	ck_assert_uint_eq(cfg.expect_hi, 399);
+
+	ck_assert_uint_eq(cfg.connect_ms, 1);
+	ck_assert_uint_eq(cfg.client_header_ms, 2000);
+	ck_assert_uint_eq(cfg.upstream_read_ms, 3000);
+	ck_assert_uint_eq(cfg.idle_ms, 3600000);
+	ck_assert_uint_eq(cfg.shutdown_ms, 4000);
+
+	ck_assert_uint_eq(cfg.admin_listen.len, sizeof(struct sockaddr_in));
+	ck_assert_str_eq(cfg.admin_listen.text, "127.0.0.1:6189");
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(other_values)
+{
+	struct rh_config cfg;
+
+	/* hash keys, single expect, tcp, empty optional strings, last-one-wins, CRLF, tabs, colon syntax */
+	load_ok("[upstream]\r\n"
+		"hash_key = client_ip\r\n"
+		"hash_key = cookie:session_id\r\n"
+		"backend\t=\t127.0.0.1:1\r\n"
+		"host_header = x\r\n"
+		"host_header =\r\n"
+		"ca_file =\r\n"
+		"sni =\r\n"
+		"verify = off\r\n"
+		"verify = YES\r\n"
+		"[health_check]\r\n"
+		"type = none\r\n"
+		"type = tcp\r\n"
+		"expect = 204\r\n"
+		"expect = 100-599\r\n"
+		"expect = 302\r\n"
+		"[server]\r\n"
+		"threads: 1\r\n",
+		&cfg);
+	ck_assert_str_eq(cfg.hash_key, "cookie:session_id");
+	ck_assert_ptr_null(cfg.host_header);
+	ck_assert_ptr_null(cfg.ca_file);
+	ck_assert_ptr_null(cfg.sni);
+	ck_assert(cfg.verify);
+	ck_assert_int_eq(cfg.health_type, RH_HEALTH_TCP);
+	ck_assert_uint_eq(cfg.expect_lo, 302);
+	ck_assert_uint_eq(cfg.expect_hi, 302);
+	ck_assert_uint_eq(cfg.threads, 1);
+	rh_config_finish(&cfg);
+
+	/* ';' only starts a comment after whitespace */
+	load_ok(BACKEND "host_header = a;b ; comment\n", &cfg);
+	ck_assert_str_eq(cfg.host_header, "a;b");
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(threads_zero)
+{
+	struct rh_config cfg;
+
+	load_ok("[server]\nthreads = 0\n" BACKEND, &cfg);
+	ck_assert_uint_gt(cfg.threads, 0);
+	ck_assert_uint_le(cfg.threads, 1024);
+	rh_config_finish(&cfg);
+	load_ok("[server]\nthreads = 1024\n" BACKEND, &cfg);
+	ck_assert_uint_eq(cfg.threads, 1024);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(backend_localhost)
+{
+	struct rh_config cfg;
+
+	load_ok("[upstream]\nbackend = localhost:8082 weight=3\nbackend = 127.0.0.1:9\n", &cfg);
+	ck_assert_uint_ge(cfg.n_backends, 2);
+	for (size_t i = 0; i + 1 < cfg.n_backends; i++) {
+		const char *t = cfg.backends[i].addr.text;
+
+		ck_assert_str_eq(cfg.backends[i].spec, "localhost:8082");
+		ck_assert_uint_eq(cfg.backends[i].weight, 3);
+		ck_assert_uint_eq(cfg.backends[i].line, 2);
+		ck_assert_msg(strcmp(t, "127.0.0.1:8082") == 0 || strcmp(t, "[::1]:8082") == 0, "%s", t);
+		/* each address once */
+		for (size_t j = 0; j < i; j++)
+			ck_assert_str_ne(cfg.backends[j].addr.text, t);
+	}
+	ck_assert_str_eq(cfg.backends[cfg.n_backends - 1].addr.text, "127.0.0.1:9");
+	ck_assert_uint_eq(cfg.backends[cfg.n_backends - 1].line, 3);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(listen_forms)
+{
+	struct rh_config cfg;
+
+	load_ok("[server]\nlisten = [::]:6188\nlisten = 0.0.0.0:6188\nlisten = localhost:7\n" BACKEND, &cfg);
+	ck_assert_uint_eq(cfg.n_listens, 3);
+	ck_assert_str_eq(cfg.listens[0].text, "[::]:6188");
+	ck_assert_str_eq(cfg.listens[1].text, "0.0.0.0:6188");
+	/* a name gives its first address only */
+	ck_assert_msg(strcmp(cfg.listens[2].text, "127.0.0.1:7") == 0 || strcmp(cfg.listens[2].text, "[::1]:7") == 0,
+		      "%s", cfg.listens[2].text);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(shipped_example)
+{
+	struct rh_config cfg;
+	char err[RH_CONFIG_ERR_LEN] = "";
+	const char *path = RH_TEST_DATA "/../../etc/roundhouse.ini";
+
+	ck_assert_msg(rh_config_load(&cfg, path, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(cfg.n_listens, 1);
+	ck_assert_str_eq(cfg.listens[0].text, "0.0.0.0:6188");
+	ck_assert_uint_eq(cfg.n_backends, 2);
+	ck_assert_str_eq(cfg.backends[0].addr.text, "127.0.0.1:8081");
+	ck_assert_str_eq(cfg.backends[1].addr.text, "127.0.0.1:8082");
+	/* everything else is at its default */
+	ck_assert_uint_eq(cfg.max_connections, 65536);
+	ck_assert_uint_eq(cfg.health_frequency_ms, 5000);
+	ck_assert_uint_eq(cfg.shutdown_ms, 10000);
+	ck_assert_uint_eq(cfg.admin_listen.len, 0);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+/* tests/data/contract.ini is the example from CONFIG-CONTRACT.md, which must load as written. */
+START_TEST(contract_example)
+{
+	struct rh_config cfg;
+	char err[RH_CONFIG_ERR_LEN] = "";
+
+	ck_assert_msg(rh_config_load(&cfg, RH_TEST_DATA "/contract.ini", err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(cfg.listens[0].text, "0.0.0.0:6188");
+	ck_assert_uint_ge(cfg.n_backends, 2);
+	ck_assert_uint_eq(cfg.backends[1].weight, 3);
+	ck_assert_str_eq(cfg.sni, "one.one.one.one");
+	ck_assert_ptr_null(cfg.host_header);
+	ck_assert_str_eq(cfg.admin_listen.text, "127.0.0.1:6189");
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(finish_is_idempotent)
+{
+	struct rh_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	rh_config_finish(&cfg);
+	rh_config_finish(NULL);
+	load_ok(BACKEND, &cfg);
+	rh_config_finish(&cfg);
+	ck_assert_ptr_null(cfg.path);
+	ck_assert_ptr_null(cfg.backends);
+	ck_assert_uint_eq(cfg.n_backends, 0);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(err_unknown_key)
+{
+	load_err("[server]\nthreads = 2\nbogus = 1\n" BACKEND,
+		 ":3: server.bogus: unknown key (valid in [server]: listen, threads, max_connections)");
+	load_err(BACKEND "weight = 2\n",
+		 ":3: upstream.weight: unknown key (valid in [upstream]: algorithm, hash_key, backend, max_iterations, "
+		 "keepalive, host_header, tls, sni, verify, ca_file)");
+	/* names are case-sensitive */
+	load_err(BACKEND "[timeouts]\nConnect = 1s\n",
+		 ":4: timeouts.Connect: unknown key (valid in [timeouts]: connect, client_header, upstream_read, idle, "
+		 "shutdown)");
+}
+END_TEST
+
+START_TEST(err_unknown_section)
+{
+	load_err(BACKEND "\n[bogus]\nx = 1\n",
+		 ":4: [bogus]: unknown section (valid: server, upstream, health_check, timeouts, admin)");
+	/* caught at the header even without keys */
+	load_err(BACKEND "[health-check] ; typo\n",
+		 ":3: [health-check]: unknown section (valid: server, upstream, health_check, timeouts, admin)");
+	/* an indented header is reported at its first key */
+	load_err("  [bogus]\n\nx = 1\n" BACKEND,
+		 ":3: [bogus]: unknown section (valid: server, upstream, health_check, timeouts, admin)");
+}
+END_TEST
+
+START_TEST(err_key_outside_section)
+{
+	load_err("threads = 2\n" BACKEND, ":1: threads: key outside any [section]");
+	load_err("; comment\n\nbackend = 127.0.0.1:1\n", ":3: backend: key outside any [section]");
+}
+END_TEST
+
+START_TEST(err_bad_duration)
+{
+	load_err(BACKEND "[timeouts]\nconnect = 5x\n",
+		 ":4: timeouts.connect: bad duration '5x': unknown unit (use ms, s, m or h)");
+	load_err(BACKEND "[timeouts]\nidle = -1s\n", ":4: timeouts.idle: bad duration '-1s': negative duration");
+	load_err(BACKEND "[timeouts]\nshutdown = 0\n", ":4: timeouts.shutdown: '0' is too short (at least 1ms)");
+	load_err(BACKEND "[timeouts]\nupstream_read = 5000000s\n",
+		 ":4: timeouts.upstream_read: bad duration '5000000s': too large (max 4294967295ms)");
+	load_err(BACKEND "[health_check]\nfrequency = 9ms\n",
+		 ":4: health_check.frequency: '9ms' is too short (at least 10ms)");
+	load_err(BACKEND "[health_check]\ntimeout = 0ms\n",
+		 ":4: health_check.timeout: '0ms' is too short (at least 1ms)");
+	load_err(BACKEND "[timeouts]\nclient_header =\n", ":4: timeouts.client_header: missing value");
+}
+END_TEST
+
+START_TEST(err_bad_bool)
+{
+	load_err(BACKEND "verify = maybe\n",
+		 ":3: upstream.verify: 'maybe': not a boolean (use true/false, yes/no, on/off, 1/0)");
+	load_err(BACKEND "tls = 2\n", ":3: upstream.tls: '2': not a boolean (use true/false, yes/no, on/off, 1/0)");
+}
+END_TEST
+
+START_TEST(err_int_range)
+{
+	load_err("[server]\nthreads = 1025\n" BACKEND, ":2: server.threads: '1025': out of range (0..1024)");
+	load_err("[server]\nmax_connections = 0\n" BACKEND,
+		 ":2: server.max_connections: '0': out of range (1..10000000)");
+	load_err("[server]\nmax_connections = 10000001\n" BACKEND,
+		 ":2: server.max_connections: '10000001': out of range (1..10000000)");
+	load_err(BACKEND "max_iterations = 0\n", ":3: upstream.max_iterations: '0': out of range (1..1000000)");
+	load_err(BACKEND "keepalive = 100001\n", ":3: upstream.keepalive: '100001': out of range (0..100000)");
+	load_err(BACKEND "keepalive = -1\n", ":3: upstream.keepalive: '-1': negative number (0..100000)");
+	load_err(BACKEND "keepalive = 12abc\n",
+		 ":3: upstream.keepalive: '12abc': not a number (trailing characters) (0..100000)");
+	load_err(BACKEND "[health_check]\nrise = 0\n", ":4: health_check.rise: '0': out of range (1..1000)");
+	load_err(BACKEND "[health_check]\nfall = 1001\n", ":4: health_check.fall: '1001': out of range (1..1000)");
+	load_err("[server]\nthreads =\n" BACKEND, ":2: server.threads: missing value");
+}
+END_TEST
+
+START_TEST(err_bad_hostport)
+{
+	load_err("[server]\nlisten = ::1:80\n" BACKEND,
+		 ":2: server.listen: bad address '::1:80': IPv6 address needs brackets, e.g. [::1]:80");
+	load_err("[server]\nlisten = 0.0.0.0\n" BACKEND,
+		 ":2: server.listen: bad address '0.0.0.0': missing port (expected host:port)");
+	load_err("[server]\nlisten = 0.0.0.0:0\n" BACKEND,
+		 ":2: server.listen: bad address '0.0.0.0:0': port must be a number from 1 to 65535");
+	load_err("[server]\nlisten = [::1:80\n" BACKEND,
+		 ":2: server.listen: bad address '[::1:80': unbalanced '[' (expected [v6addr]:port)");
+	load_err("[server]\nlisten =\n" BACKEND, ":2: server.listen: missing value");
+	load_err("[upstream]\nbackend = :8081\n", ":2: upstream.backend: bad address ':8081': empty host");
+	load_err("[upstream]\nbackend = 127.0.0.1:65536\n",
+		 ":2: upstream.backend: bad address '127.0.0.1:65536': port must be a number from 1 to 65535");
+	load_err(BACKEND "[admin]\nlisten = localhost\n",
+		 ":4: admin.listen: bad address 'localhost': missing port (expected host:port)");
+	load_err("[server]\nlisten = 127.0.0.1:80\nlisten = 127.0.0.1:80\n" BACKEND,
+		 ":3: server.listen: duplicate listen address 127.0.0.1:80");
+	load_err_prefix("[server]\nlisten = 256.0.0.1:80\n" BACKEND, ":2: server.listen: cannot resolve '256.0.0.1': ");
+}
+END_TEST
+
+START_TEST(err_unresolvable)
+{
+	load_err_prefix("[upstream]\nbackend = 127.0.0.1:1\n\nbackend = nohost.invalid:80\n",
+			":4: upstream.backend: cannot resolve 'nohost.invalid': ");
+	load_err_prefix(BACKEND "[admin]\nlisten = nohost.invalid:80\n",
+			":4: admin.listen: cannot resolve 'nohost.invalid': ");
+}
+END_TEST
+
+START_TEST(err_weight)
+{
+	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=1001\n",
+		 ":2: upstream.backend: bad weight '1001': out of range (1..1000)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=0\n",
+		 ":2: upstream.backend: bad weight '0': out of range (1..1000)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=\n",
+		 ":2: upstream.backend: bad weight '': empty number (1..1000)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 weight = 2\n",
+		 ":2: upstream.backend: unknown option 'weight = 2' (expected weight=N)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 backup\n",
+		 ":2: upstream.backend: unknown option 'backup' (expected weight=N)");
+}
+END_TEST
+
+START_TEST(err_algorithm)
+{
+	load_err(BACKEND "algorithm = least_conn\n",
+		 ":3: upstream.algorithm: 'least_conn' is not supported in this version (use round_robin)");
+	load_err(BACKEND "algorithm = weighted_round_robin\n",
+		 ":3: upstream.algorithm: 'weighted_round_robin' is not supported in this version (use round_robin)");
+	load_err(BACKEND "algorithm = fastest\n",
+		 ":3: upstream.algorithm: unknown algorithm 'fastest' (valid: round_robin, weighted_round_robin, random, "
+		 "consistent_hash, least_conn)");
+}
+END_TEST
+
+START_TEST(err_tls)
+{
+	load_err(BACKEND "tls = true\n", ":3: upstream.tls: not supported in this version (TLS lands with the TLS issue)");
+}
+END_TEST
+
+START_TEST(err_other_values)
+{
+	load_err(BACKEND "hash_key = path\n",
+		 ":3: upstream.hash_key: unknown hash key 'path' (valid: uri, client_ip, header:NAME, cookie:NAME)");
+	load_err(BACKEND "hash_key = header:\n",
+		 ":3: upstream.hash_key: 'header:': NAME must be a non-empty header/cookie name");
+	load_err(BACKEND "host_header = a b\n", ":3: upstream.host_header: space or control character in 'a b'");
+	load_err(BACKEND "[health_check]\ntype = http\n",
+		 ":4: health_check.type: 'http' is not supported in this version (use tcp or none)");
+	load_err(BACKEND "[health_check]\ntype = udp\n",
+		 ":4: health_check.type: unknown type 'udp' (valid: tcp, http, none)");
+	load_err(BACKEND "[health_check]\npath = health\n", ":4: health_check.path: 'health' must start with '/'");
+	load_err(BACKEND "[health_check]\nexpect = 99\n",
+		 ":4: health_check.expect: bad status '99': out of range (100..599)");
+	load_err(BACKEND "[health_check]\nexpect = 399-200\n",
+		 ":4: health_check.expect: bad status range '399-200': low end above high end");
+	load_err(BACKEND "[health_check]\nexpect = 200-600\n",
+		 ":4: health_check.expect: bad status range '200-600' (expected e.g. 200-399, each 100..599)");
+	load_err(BACKEND "[health_check]\nexpect = 2xx\n",
+		 ":4: health_check.expect: bad status '2xx': not a number (trailing characters) (100..599)");
+}
+END_TEST
+
+START_TEST(err_no_backends)
+{
+	load_err("[server]\nthreads = 1\n", ": upstream.backend: no backends configured");
+	load_err("", ": upstream.backend: no backends configured");
+	load_err("[upstream]\n", ": upstream.backend: no backends configured");
+}
+END_TEST
+
+START_TEST(err_syntax)
+{
+	load_err(BACKEND "junk\n", ":3: syntax error: expected '[section]' or 'key = value'");
+	load_err(BACKEND "[server\nthreads = 1\n", ":3: syntax error: expected '[section]' or 'key = value'");
+	/* the first error wins, whoever finds it */
+	load_err(BACKEND "junk\nbogus = 1\n", ":3: syntax error: expected '[section]' or 'key = value'");
+	load_err(BACKEND "bogus = 1\njunk\n",
+		 ":3: upstream.bogus: unknown key (valid in [upstream]: algorithm, hash_key, backend, max_iterations, "
+		 "keepalive, host_header, tls, sni, verify, ca_file)");
+}
+END_TEST
+
+START_TEST(err_long_line)
+{
+	struct rh_config cfg;
+	char text[1024];
+	char name[200];
+
+	/* 199 characters before the newline fit: a comment and a value */
+	memset(name, 'c', 198);
+	name[198] = '\0';
+	snprintf(text, sizeof(text), BACKEND ";%s\nhost_header = %.185s\n", name, name);
+	ck_assert_uint_eq(strlen("host_header = ") + 185, 199);
+	load_ok(text, &cfg);
+	ck_assert_uint_eq(strlen(cfg.host_header), 185);
+	rh_config_finish(&cfg);
+
+	/* 200 do not, even in a comment, and even with CRLF */
+	snprintf(text, sizeof(text), BACKEND ";%sc\nthreads = 1\n", name);
+	load_err(text, ":3: line longer than 200 bytes (inih limit)");
+	snprintf(text, sizeof(text), BACKEND "\r\n\r\n;%sc\r\n", name);
+	load_err(text, ":5: line longer than 200 bytes (inih limit)");
+	/* inih alone would parse the tail "x = y" as a key of its own */
+	snprintf(text, sizeof(text), "[upstream]\n;%s x = y\n" BACKEND, name);
+	load_err(text, ":2: line longer than 200 bytes (inih limit)");
+	/* a 199-byte last line without a newline fits too */
+	snprintf(text, sizeof(text), BACKEND ";%s", name);
+	load_ok(text, &cfg);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(err_unreadable)
+{
+	struct rh_config cfg;
+	char err[RH_CONFIG_ERR_LEN];
+
+	ck_assert_int_eq(rh_config_load(&cfg, "/nonexistent/roundhouse.ini", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "/nonexistent/roundhouse.ini: cannot open: No such file or directory");
+	ck_assert_ptr_null(cfg.path);
+	ck_assert_int_eq(rh_config_load(&cfg, "/tmp", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "/tmp: cannot read: Is a directory");
+	/* a short buffer gets a truncated, terminated message */
+	ck_assert_int_eq(rh_config_load(&cfg, "/nonexistent/roundhouse.ini", err, 8), -1);
+	ck_assert_str_eq(err, "/nonexi");
+}
+END_TEST
+
+START_TEST(err_nul_byte)
+{
+	static const char text[] = "[upstream]\nbackend = 127.0.0.1:1\nthreads\0 = 1\n";
+	struct rh_config cfg;
+	char err[RH_CONFIG_ERR_LEN], want[RH_CONFIG_ERR_LEN];
+	char *path = write_tmp_n(text, sizeof(text) - 1);
+
+	ck_assert_int_eq(rh_config_load(&cfg, path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:3: NUL byte in line (not a text file?)", path);
+	unlink(path);
+	free(path);
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* Random bytes, and random INI-ish text: the loader may refuse but must not crash or leak. */
+START_TEST(binary_junk)
+{
+	static const char alphabet[] = "[]=:;# \t\r\n.0123456789abcdefghijklmnopqrstuvwxyz_-";
+	uint32_t seed = 12345;
+
+	for (int round = 0; round < 200; round++) {
+		size_t len = 1 + (size_t)(round * 37) % 4000;
+		char *buf = malloc(len + sizeof(BACKEND));
+		struct rh_config cfg;
+		char err[RH_CONFIG_ERR_LEN] = "";
+		char *path;
+		int rc;
+
+		ck_assert_ptr_nonnull(buf);
+		/* every fourth round starts valid so the junk reaches the key handlers */
+		size_t off = round % 4 == 0 ? strlen(BACKEND) : 0;
+		memcpy(buf, BACKEND, off);
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			buf[off + i] = round % 2 ? (char)(seed >> 16) : alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		}
+		path = write_tmp_n(buf, off + len);
+		rc = rh_config_load(&cfg, path, err, sizeof(err));
+		unlink(path);
+		free(path);
+		free(buf);
+		if (rc == 0)
+			rh_config_finish(&cfg);
+		else
+			ck_assert_msg(strstr(err, "/tmp/rh_check_config_") == err, "round %d: '%s'", round, err);
+	}
+}
+END_TEST
+
+START_TEST(many_backends)
+{
+	static const char line[] = "backend = 127.0.0.1:1\n";
+	size_t n = 10000, len = strlen("[upstream]\n") + n * strlen(line);
+	char *text = malloc(len + 1);
+	char *p = text;
+	struct rh_config cfg;
+
+	ck_assert_ptr_nonnull(text);
+	p += sprintf(p, "[upstream]\n");
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "%s", line);
+	load_ok(text, &cfg);
+	free(text);
+	ck_assert_uint_eq(cfg.n_backends, n);
+	ck_assert_str_eq(cfg.backends[n - 1].addr.text, "127.0.0.1:1");
+	ck_assert_uint_eq(cfg.backends[0].line, 2);
+	ck_assert_uint_eq(cfg.backends[n - 1].line, n + 1);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc;
+
+	tc = tcase_create("load");
+	tcase_add_test(tc, minimal_defaults);
+	tcase_add_test(tc, every_key);
+	tcase_add_test(tc, other_values);
+	tcase_add_test(tc, threads_zero);
+	tcase_add_test(tc, backend_localhost);
+	tcase_add_test(tc, listen_forms);
+	tcase_add_test(tc, shipped_example);
+	tcase_add_test(tc, contract_example);
+	tcase_add_test(tc, finish_is_idempotent);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_test(tc, err_unknown_key);
+	tcase_add_test(tc, err_unknown_section);
+	tcase_add_test(tc, err_key_outside_section);
+	tcase_add_test(tc, err_bad_duration);
+	tcase_add_test(tc, err_bad_bool);
+	tcase_add_test(tc, err_int_range);
+	tcase_add_test(tc, err_bad_hostport);
+	tcase_add_test(tc, err_unresolvable);
+	tcase_add_test(tc, err_weight);
+	tcase_add_test(tc, err_algorithm);
+	tcase_add_test(tc, err_tls);
+	tcase_add_test(tc, err_other_values);
+	tcase_add_test(tc, err_no_backends);
+	tcase_add_test(tc, err_syntax);
+	tcase_add_test(tc, err_long_line);
+	tcase_add_test(tc, err_unreadable);
+	tcase_add_test(tc, err_nul_byte);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("robustness");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, binary_junk);
+	tcase_add_test(tc, many_backends);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
