@@ -10,6 +10,7 @@
  * the original bytes plus a few static strings, never a copy. Sockets are edge-triggered; readiness
  * lives in struct rh_ep and a short read or write clears it (the socket was drained or filled). */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -20,7 +21,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <urcu/urcu-qsbr.h>
 
 #include "roundhouse/backend.h"
 #include "roundhouse/config.h"
@@ -119,43 +119,47 @@ static const struct iovec iov_conn_close = S("Connection: close\r\n");
 /* ---- error responses (always followed by a close) ---- */
 struct local_response {
 	int status;
-	const char *text;
+	const char *reason;
+	const char *body;
+	char *text; /* the whole response, built once at start-up */
 	size_t len;
 };
 
-#define LR(code, reason, body, blen)                                                            \
-	{code,                                                                                   \
-	 "HTTP/1.1 " #code " " reason "\r\nServer: roundhouse\r\nContent-Type: text/plain\r\n"      \
-	 "Connection: close\r\nContent-Length: " #blen "\r\n\r\n" body,                             \
-	 0}
-
 static struct local_response local_responses[] = {
-	LR(400, "Bad Request", "400 Bad Request: malformed or ambiguous request\n", 49),
-	LR(408, "Request Timeout", "408 Request Timeout: the request did not arrive in time\n", 56),
-	LR(414, "URI Too Long", "414 URI Too Long\n", 17),
-	LR(431, "Request Header Fields Too Large", "431 Request Header Fields Too Large\n", 36),
-	LR(501, "Not Implemented", "501 Not Implemented: unsupported transfer coding\n", 49),
-	LR(502, "Bad Gateway", "502 Bad Gateway: no healthy upstream available\n", 47),
-	LR(503, "Service Unavailable", "503 Service Unavailable: shutting down\n", 38),
-	LR(504, "Gateway Timeout", "504 Gateway Timeout: the upstream did not answer in time\n", 57),
-	LR(505, "HTTP Version Not Supported", "505 HTTP Version Not Supported\n", 31),
+	{400, "Bad Request", "400 Bad Request: malformed or ambiguous request\n"},
+	{408, "Request Timeout", "408 Request Timeout: the request did not arrive in time\n"},
+	{414, "URI Too Long", "414 URI Too Long\n"},
+	{431, "Request Header Fields Too Large", "431 Request Header Fields Too Large\n"},
+	{501, "Not Implemented", "501 Not Implemented: unsupported transfer coding\n"},
+	{502, "Bad Gateway", "502 Bad Gateway: no healthy upstream available\n"},
+	{504, "Gateway Timeout", "504 Gateway Timeout: the upstream did not answer in time\n"},
+	{505, "HTTP Version Not Supported", "505 HTTP Version Not Supported\n"},
 	/* the 502 variants an operator can tell apart in curl output */
-	LR(502, "Bad Gateway", "502 Bad Gateway: upstream connection failed\n", 44),
-	LR(502, "Bad Gateway", "502 Bad Gateway: invalid response from upstream\n", 48),
+	{502, "Bad Gateway", "502 Bad Gateway: upstream connection failed\n"},
+	{502, "Bad Gateway", "502 Bad Gateway: invalid response from upstream\n"},
 };
 enum {
-	LR_400, LR_408, LR_414, LR_431, LR_501, LR_502_NO_BACKEND, LR_503, LR_504, LR_505,
+	LR_400, LR_408, LR_414, LR_431, LR_501, LR_502_NO_BACKEND, LR_504, LR_505,
 	LR_502_CONNECT, LR_502_INVALID,
 };
 
-static void
-local_responses_init(void)
+int
+rh_conn_global_init(void)
 {
-	/* lengths once, and a check that every hand-written Content-Length is right */
 	for (size_t i = 0; i < sizeof(local_responses) / sizeof(local_responses[0]); i++) {
 		struct local_response *r = &local_responses[i];
-		r->len = strlen(r->text);
+		if (r->text)
+			continue;
+		char tmp[512];
+		int n = snprintf(tmp, sizeof(tmp),
+				 "HTTP/1.1 %d %s\r\nServer: roundhouse\r\nContent-Type: text/plain\r\n"
+				 "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
+				 r->status, r->reason, strlen(r->body), r->body);
+		if (n < 0 || (size_t)n >= sizeof(tmp) || !(r->text = strdup(tmp)))
+			return -1;
+		r->len = (size_t)n;
 	}
+	return 0;
 }
 
 /* ---- helpers ---- */
@@ -1036,9 +1040,6 @@ rh_conn_drain(struct rh_conn *c)
 void
 rh_conn_accept(struct rh_worker *w, struct rh_listener *l)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	pthread_once(&once, local_responses_init);
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		if (w->n_conns >= w->srv->conns_per_worker || w->draining) {
 			l->pending = true;

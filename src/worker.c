@@ -11,7 +11,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <urcu/urcu-qsbr.h>
 
 #include "roundhouse/backend.h"
 #include "roundhouse/config.h"
@@ -47,6 +46,10 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 	snprintf(w->tag, sizeof(w->tag), "w%u", id);
 	w->now = rh_clock_ms();
 	w->bufs.max_free = 1024;
+	if (rh_conn_global_init() == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 
 	rh_timer_queue_init(&w->tq_header, cfg->client_header_ms, false);
 	rh_timer_queue_init(&w->tq_client_body, cfg->client_header_ms, true);

@@ -9,6 +9,9 @@
 
 #include "roundhouse/worker.h"
 
+/* Builds the static error responses. Main thread, before workers start; 0 or -1 (no memory). */
+int rh_conn_global_init(void);
+
 /* Accepts up to a fair share of pending connections on <l>. Worker thread. */
 void rh_conn_accept(struct rh_worker *w, struct rh_listener *l);
 
