@@ -279,7 +279,7 @@ pattern_sha() { "$ORIGIN_BIN" --pattern "$1" | sha256sum | cut -d' ' -f1; }
 
 # write_ini FILE LISTEN_PORT "BACKEND_PORTS..." [EXTRA UPSTREAM LINES...]
 # Extra whole sections can be appended through INI_EXTRA (a string), and the
-# defaults below overridden by INI_THREADS, INI_HC_TYPE, INI_HC_FREQUENCY, INI_KEEPALIVE,
+# defaults below overridden by INI_THREADS, INI_MAX_CONNECTIONS, INI_HC_TYPE, INI_HC_FREQUENCY, INI_KEEPALIVE,
 # INI_CLIENT_HEADER, INI_UPSTREAM_READ, INI_IDLE, INI_SHUTDOWN.
 write_ini() {
     local file=$1 listen=$2 backends=$3
@@ -288,7 +288,7 @@ write_ini() {
         echo "[server]"
         echo "listen = 127.0.0.1:$listen"
         echo "threads = ${INI_THREADS:-2}"
-        echo "max_connections = 1000"
+        echo "max_connections = ${INI_MAX_CONNECTIONS:-1000}"
         echo "[upstream]"
         echo "algorithm = round_robin"
         local p
