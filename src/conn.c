@@ -778,6 +778,7 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 	bool stale_pooled = up->reused && !c->resp_seen && c->req_body == RH_BODY_NONE && !timed_out;
 	bool nothing_sent = !up->wrote && !c->head_consumed;
 	bool connect_failed = up->connecting || (c->fail_what && !strcmp(c->fail_what, "connect"));
+	bool pooled = up->reused;
 
 	if (!stale_pooled)
 		log_upstream_failure(w, b, timed_out ? (connect_failed ? "connect timed out"
@@ -789,14 +790,14 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 	if (c->resp_started)
 		return false;
 
-	/* a request that never left, or a bodiless one on a pooled connection the backend had
-	 * already closed, can go again; anything else might have been acted on */
-	if ((nothing_sent && connect_failed) || stale_pooled) {
-		if (!stale_pooled)
-			c->failed = b;
+	/* a request of which no byte left, or a bodiless one on a pooled connection the backend
+	 * had already closed, can go again; anything else might have been acted on */
+	if ((nothing_sent && !timed_out) || (nothing_sent && connect_failed) || stale_pooled) {
+		if (!pooled)
+			c->failed = b; /* a pooled connection going stale is not the backend's fault */
 		if (++c->attempts < MAX_ATTEMPTS) {
 			c->reqq = (struct wq){0};
-			start_exchange(c, stale_pooled);
+			start_exchange(c, pooled);
 			return true;
 		}
 	}
