@@ -60,7 +60,6 @@ enum pump {
 	P_DONE,       /* this direction is complete */
 	P_UPFAIL,     /* upstream error, errno-style code in c->fail_err */
 	P_CLIENTFAIL, /* client went away or broke framing: abort */
-	P_REPLIED,    /* a local error response was set up */
 };
 
 /* a write queue: iovecs living in a buffer, plus how many buffer bytes they cover */
@@ -777,7 +776,7 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 	struct rh_backend *b = up->backend;
 	bool stale_pooled = up->reused && !c->resp_seen && c->req_body == RH_BODY_NONE && !timed_out;
 	bool nothing_sent = !up->wrote && !c->head_consumed;
-	bool connect_failed = up->connecting || (c->fail_what && !strcmp(c->fail_what, "connect"));
+	bool connect_failed = up->connecting; /* cleared only when the connect succeeded */
 	bool pooled = up->reused;
 
 	if (!stale_pooled)
