@@ -29,7 +29,6 @@
 #include "roundhouse/net.h"
 #include "roundhouse/upstream.h"
 
-#define ACCEPT_BATCH 64   /* accepts per listener per loop turn, so one busy port cannot starve the rest */
 #define MAX_ATTEMPTS 3    /* backends tried for one request when connects fail */
 #define LINGER_MS 2000    /* after an error response: how long unread request bytes are drained */
 
@@ -87,6 +86,8 @@ struct rh_conn {
 	bool head_consumed; /* the request head left the input buffer (no retry from here on) */
 	bool resp_seen;     /* the upstream sent bytes for this request */
 	bool up_reusable;   /* the upstream keeps the connection open after this response */
+	bool wrote_client;  /* some response bytes went to the client on this connection */
+	bool nodelay;       /* TCP_NODELAY is set on the client socket */
 	int fail_err;
 	const char *fail_what;
 
@@ -224,7 +225,7 @@ read_into(struct rh_ep *ep, struct rh_buf *b)
 		ssize_t n = read(ep->fd, b->data + b->end, room);
 		if (n > 0) {
 			b->end += (size_t)n;
-			if ((size_t)n < room)
+			if ((size_t)n < room && !ep->eof)
 				ep->readable = false; /* short read: the socket is drained */
 			return n;
 		}
@@ -712,7 +713,16 @@ pump_response(struct rh_conn *c)
 			return P_UPFAIL;
 		}
 		case RS_SEND: {
+			if (c->wrote_client && !c->nodelay) {
+				/* a second write on this connection: from now on Nagle could hold a
+				 * small tail back waiting for an ACK. One response in one writev (the
+				 * common close case) never pays for the setsockopt. */
+				int one = 1;
+				setsockopt(c->ep.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+				c->nodelay = true;
+			}
 			int r = wq_flush(&c->ep, &c->respq);
+			c->wrote_client = c->wrote_client || c->respq.progressed;
 			if (r == 1)
 				return P_WAIT;
 			if (r == -1)
@@ -1040,63 +1050,56 @@ rh_conn_drain(struct rh_conn *c)
 void
 rh_conn_accept(struct rh_worker *w, struct rh_listener *l)
 {
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		if (w->n_conns >= w->srv->conns_per_worker || w->draining) {
-			l->pending = true;
-			return;
-		}
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = accept4(l->ep.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno == EAGAIN) {
-				l->ep.readable = false;
-				l->pending = false;
-				return;
-			}
-			/* out of descriptors or memory: leave the rest queued in the kernel */
-			rh_log_error("accept: %s", strerror(errno));
-			l->pending = false;
-			return;
-		}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
 
-		struct rh_conn *c = w->free_conns;
-		if (c)
-			w->free_conns = c->next;
-		else if (!(c = malloc(sizeof(*c)))) {
-			close(fd);
-			continue;
-		}
-		*c = (struct rh_conn){
-			.ep = {.fd = fd, .kind = RH_EP_CLIENT},
-			.w = w,
-			.timer = {.fire = conn_timeout},
-			.state = CS_READ_HEAD,
-		};
-		c->ip_len = (uint8_t)rh_net_host_text((struct sockaddr *)&ss, c->ip, sizeof(c->ip));
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		struct epoll_event ev = {
-			.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-			.data.ptr = &c->ep,
-		};
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-			close(fd);
-			c->next = w->free_conns;
-			w->free_conns = c;
-			continue;
-		}
-		c->next = w->conns;
-		if (w->conns)
-			w->conns->prev = c;
-		w->conns = c;
-		w->n_conns++;
-		w->stats.accepted++;
-		rh_timer_arm(&c->timer, &w->tq_header, w->now);
+	if (w->n_conns >= w->srv->conns_per_worker || w->draining) {
+		rh_worker_pause_accept(w, 0);
+		return;
 	}
-	l->pending = true; /* more may be queued: come back after the other events */
+	int fd = accept4(l->ep.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd == -1) {
+		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+			return; /* another worker's listener took it, or the client gave up */
+		/* out of descriptors or memory: leave the rest queued in the kernel for a while */
+		rh_log_error("accept: %s (pausing accepts for 100 ms)", strerror(errno));
+		rh_worker_pause_accept(w, 100);
+		return;
+	}
+
+	struct rh_conn *c = w->free_conns;
+	if (c)
+		w->free_conns = c->next;
+	else if (!(c = malloc(sizeof(*c)))) {
+		close(fd);
+		return;
+	}
+	*c = (struct rh_conn){
+		.ep = {.fd = fd, .kind = RH_EP_CLIENT},
+		.w = w,
+		.timer = {.fire = conn_timeout},
+		.state = CS_READ_HEAD,
+	};
+	c->ip_len = (uint8_t)rh_net_host_text((struct sockaddr *)&ss, c->ip, sizeof(c->ip));
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.data.ptr = &c->ep,
+	};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		close(fd);
+		c->next = w->free_conns;
+		w->free_conns = c;
+		return;
+	}
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	w->stats.accepted++;
+	rh_timer_arm(&c->timer, &w->tq_header, w->now);
+	if (w->n_conns >= w->srv->conns_per_worker)
+		rh_worker_pause_accept(w, 0);
 }
 
 void
@@ -1106,6 +1109,8 @@ rh_conn_event(struct rh_ep *ep, uint32_t events)
 
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		ep->readable = true;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		ep->eof = true;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		ep->writable = true;
 	rh_conn_run(c);

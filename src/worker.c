@@ -84,7 +84,7 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 			goto fail;
 		l->ep = (struct rh_ep){.fd = fd, .kind = RH_EP_LISTENER};
 		w->n_listeners++;
-		ev = (struct epoll_event){.events = EPOLLIN | EPOLLET, .data.ptr = &l->ep};
+		ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = &l->ep};
 		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			snprintf(err, errlen, "listen %s: epoll_ctl: %s", cfg->listens[i].text,
 				 strerror(errno));
@@ -106,7 +106,27 @@ fail:
 	return -1;
 }
 
-/* Milliseconds epoll_wait may sleep: until the nearest timer, 0 if accepts are pending. */
+static void
+set_accepting(struct rh_worker *w, bool on)
+{
+	for (size_t i = 0; i < w->n_listeners; i++) {
+		struct rh_listener *l = &w->listeners[i];
+		struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.ptr = &l->ep};
+		if (!l->ep.closed && epoll_ctl(w->epfd, EPOLL_CTL_MOD, l->ep.fd, &ev) == -1)
+			rh_log_error("listener %zu: epoll_ctl: %s", i, strerror(errno));
+	}
+	w->accept_paused = !on;
+}
+
+void
+rh_worker_pause_accept(struct rh_worker *w, unsigned retry_ms)
+{
+	if (!w->accept_paused)
+		set_accepting(w, false);
+	w->accept_resume_at = w->now + retry_ms;
+}
+
+/* Milliseconds epoll_wait may sleep: until the nearest timer. */
 static int
 run_timers(struct rh_worker *w)
 {
@@ -181,6 +201,8 @@ worker_main(void *arg)
 				struct rh_upconn *up = (struct rh_upconn *)ep;
 				if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 					ep->readable = true;
+				if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+					ep->eof = true;
 				if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 					ep->writable = true;
 				if (up->owner)
@@ -190,8 +212,7 @@ worker_main(void *arg)
 				break;
 			}
 			case RH_EP_LISTENER:
-				ep->readable = true;
-				((struct rh_listener *)ep)->pending = true;
+				rh_conn_accept(w, (struct rh_listener *)ep);
 				break;
 			case RH_EP_WAKE: {
 				uint64_t v;
@@ -202,18 +223,13 @@ worker_main(void *arg)
 			}
 		}
 
-		bool more_pending = false;
-		for (size_t i = 0; i < w->n_listeners; i++) {
-			struct rh_listener *l = &w->listeners[i];
-			if (l->pending && !l->ep.closed)
-				rh_conn_accept(w, l);
-			if (l->pending && !l->ep.closed && w->n_conns < w->srv->conns_per_worker)
-				more_pending = true;
-		}
-
 		timeout = run_timers(w);
-		if (more_pending)
-			timeout = 0;
+		if (w->accept_paused && !w->draining) {
+			if (w->n_conns < w->srv->conns_per_worker && w->now >= w->accept_resume_at)
+				set_accepting(w, true);
+			else if (timeout > 100)
+				timeout = 100; /* come back for the retry after an accept error */
+		}
 
 		rh_conn_reap(w);
 		rh_upstream_reap(w);

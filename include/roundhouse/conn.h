@@ -12,7 +12,8 @@
 /* Builds the static error responses. Main thread, before workers start; 0 or -1 (no memory). */
 int rh_conn_global_init(void);
 
-/* Accepts up to a fair share of pending connections on <l>. Worker thread. */
+/* Accepts one connection from <l> (level-triggered: called once per readiness report), pausing
+ * the listeners at the connection limit. Worker thread. */
 void rh_conn_accept(struct rh_worker *w, struct rh_listener *l);
 
 /* An epoll event (<events>) on a client socket. */

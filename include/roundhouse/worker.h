@@ -32,6 +32,7 @@ struct rh_ep {
 	uint8_t kind;
 	bool readable;
 	bool writable;
+	bool eof;    /* the peer shut its side (EPOLLRDHUP): a short read no longer means "drained" */
 	bool closed; /* closed during this batch: later events for it are stale */
 };
 
@@ -46,9 +47,11 @@ struct rh_server {
 	atomic_bool stopping;
 };
 
+/* Listeners are level-triggered: one accept per readiness report, so no accept ever fails with
+ * EAGAIN and a busy port cannot starve the other events; at the connection limit they are paused
+ * (removed from the interest set) instead of being left readable. */
 struct rh_listener {
 	struct rh_ep ep;
-	bool pending; /* connections may be waiting, but we stopped accepting (limit or fairness) */
 };
 
 /* Idle upstream connections to one backend, most recently used first. */
@@ -100,6 +103,8 @@ struct rh_worker {
 	struct rh_conn *closed_conns;     /* closed during this batch, recycled after it */
 	struct rh_upconn *closed_upconns;
 
+	bool accept_paused;
+	uint64_t accept_resume_at; /* after an accept error (out of descriptors): retry from then */
 	bool draining;
 	uint64_t drain_deadline;
 	uint64_t last_connect_log; /* rate limit for upstream failure logs */
@@ -119,6 +124,9 @@ void rh_worker_wake(struct rh_worker *w);
 
 /* Joins the thread and frees everything it owns. Main thread. */
 void rh_worker_finish(struct rh_worker *w);
+
+/* Stops accepting until the connection count is below the limit again and <retry_ms> passed. */
+void rh_worker_pause_accept(struct rh_worker *w, unsigned retry_ms);
 
 /* Closes <fd> and marks <ep> stale for the rest of the event batch. */
 void rh_worker_close_ep(struct rh_ep *ep);
