@@ -108,6 +108,17 @@ out=$("${CURL[@]}" --max-time 3 -o /dev/null -o /dev/null -w '%{http_code} %{siz
 assert_eq "$(tr '\n' ' ' <<<"$out")" "200 1000 200 10 " "close-delimited then next request"
 pass "close-delimited response then another request"
 
+# the end of a close-delimited body is the origin's FIN, which usually arrives together with the
+# last bytes: each response must end at once, not when upstream_read (10 s) runs out
+for n in 1 100 1000 20000 100000 1 100 1000 20000 100000; do
+    t0=$(now_ms)
+    code=$("${CURL[@]}" --max-time 3 -o /dev/null -w '%{http_code} %{size_download}' "$U/close?n=$n") ||
+        fail "close-delimited /close?n=$n did not end within 3 s"
+    assert_eq "$code" "200 $n" "close-delimited /close?n=$n"
+    (( $(now_ms) - t0 < 1000 )) || fail "close-delimited /close?n=$n took $(( $(now_ms) - t0 )) ms"
+done
+pass "close-delimited responses end when the origin closes"
+
 # ---- HEAD, 204, 304
 req "$U/bytes?n=12345" -I
 assert_status 200 "HEAD /bytes"
