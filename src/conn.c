@@ -1100,6 +1100,10 @@ rh_conn_accept(struct rh_worker *w, struct rh_listener *l)
 	rh_timer_arm(&c->timer, &w->tq_header, w->now);
 	if (w->n_conns >= w->srv->conns_per_worker)
 		rh_worker_pause_accept(w, 0);
+	/* a client usually sends its request right behind the handshake: read it now rather than
+	 * after another epoll_wait (when it is not there yet, one read fails with EAGAIN) */
+	c->ep.readable = true;
+	rh_conn_run(c);
 }
 
 void

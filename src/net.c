@@ -26,6 +26,11 @@ rh_net_listen(const struct rh_sockaddr *addr, int backlog, char *err, size_t err
 		snprintf(err, errlen, "listen %s: setsockopt: %s", addr->text, strerror(errno));
 		goto fail;
 	}
+	/* wake us for a connection only once its first bytes arrived (the request, for HTTP): the
+	 * accept and the first read then happen in one loop turn. A client that sends nothing is
+	 * accepted anyway after about this many seconds and meets client_header as usual. */
+	int defer_s = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof(defer_s));
 	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) == -1) {
 		snprintf(err, errlen, "listen %s: bind: %s", addr->text, strerror(errno));
 		goto fail;
