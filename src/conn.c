@@ -449,16 +449,18 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 }
 
 /* Picks a backend and an upstream connection for the complete head at c->in->start and prepares the
- * exchange. Returns false when it set up an error response instead. */
+ * exchange. <head_len>: the head was just parsed into w->req (the usual case); 0: parse it again
+ * (a retry, in a later loop turn). Returns false when it set up an error response instead. */
 static bool
-start_exchange(struct rh_conn *c, bool fresh_only)
+start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 {
 	struct rh_worker *w = c->w;
 	struct rh_server *srv = w->srv;
 	struct rh_http_request *req = &w->req;
 	struct rh_buf *in = c->in;
-	int head_len = rh_http_parse_request(in->data + in->start, rh_buf_len(in), &srv->limits, req);
 
+	if (head_len <= 0)
+		head_len = rh_http_parse_request(in->data + in->start, rh_buf_len(in), &srv->limits, req);
 	if (head_len <= 0) {
 		reply_local(c, head_len == RH_HTTP_INVALID ? status_to_local(req->error_status) : LR_400);
 		return false;
@@ -806,7 +808,7 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 			c->failed = b; /* a pooled connection going stale is not the backend's fault */
 		if (++c->attempts < MAX_ATTEMPTS) {
 			c->reqq = (struct wq){0};
-			start_exchange(c, pooled);
+			start_exchange(c, 0, pooled);
 			return true;
 		}
 	}
@@ -861,7 +863,7 @@ step_read_head(struct rh_conn *c)
 			int r = rh_http_parse_request(in->data + in->start, rh_buf_len(in), &w->srv->limits,
 						      &w->req);
 			if (r > 0) {
-				start_exchange(c, false);
+				start_exchange(c, r, false);
 				return ST_AGAIN;
 			}
 			if (r == RH_HTTP_INVALID) {
