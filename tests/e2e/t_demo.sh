@@ -8,7 +8,7 @@ E2E_DIR=${E2E_DIR:-$(cd "$(dirname "$0")" && pwd)}
 source "$E2E_DIR/lib.sh"
 
 for p in 6188 8081 8082; do
-    if port_in_use "$p"; then
+    if port_listening "$p"; then
         echo "SKIP: port $p is in use, the demo cannot run here"
         exit 77
     fi
