@@ -18,6 +18,7 @@
 #include "roundhouse/config.h"
 #include "roundhouse/health.h"
 #include "roundhouse/log.h"
+#include "roundhouse/net.h"
 #include "roundhouse/worker.h"
 
 #define MAX_URI 8192
@@ -130,6 +131,12 @@ main(int argc, char **argv)
 		if (!srv.host_line)
 			goto out_pool;
 		srv.host_line_len = (size_t)snprintf(srv.host_line, len, "Host: %s\r\n", cfg.host_header);
+	}
+	for (size_t i = 0; i < cfg.n_listens; i++) {
+		if (rh_net_check_port_free(&cfg.listens[i], err, sizeof(err)) == -1) {
+			rh_log_error("%s", err);
+			goto out_pool;
+		}
 	}
 	workers = calloc(cfg.threads, sizeof(*workers));
 	if (!workers)

@@ -46,6 +46,31 @@ fail:
 }
 
 int
+rh_net_check_port_free(const struct rh_sockaddr *addr, char *err, size_t errlen)
+{
+	int one = 1;
+	int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd == -1) {
+		snprintf(err, errlen, "listen %s: socket: %s", addr->text, strerror(errno));
+		return -1;
+	}
+	/* SO_REUSEADDR only: connections in TIME_WAIT do not count, a listener does */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (addr->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) == -1) {
+		int e = errno;
+		snprintf(err, errlen, "listen %s: %s%s", addr->text, strerror(e),
+			 e == EADDRINUSE ? " (is another roundhouse or server listening there?)" : "");
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int
 rh_net_connect(const struct rh_sockaddr *addr, int *in_progress)
 {
 	int one = 1;

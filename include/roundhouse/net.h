@@ -12,6 +12,11 @@
  * connections across them), SO_REUSEADDR and IPV6_V6ONLY for v6 addresses. Returns the fd or -1. */
 int rh_net_listen(const struct rh_sockaddr *addr, int backlog, char *err, size_t errlen);
 
+/* Fails with a message when something already listens on <addr>. SO_REUSEPORT would otherwise let
+ * a second roundhouse (or anything run by the same user with SO_REUSEPORT) share the port silently
+ * and take half the connections. Main thread, before the workers' listeners exist. */
+int rh_net_check_port_free(const struct rh_sockaddr *addr, char *err, size_t errlen);
+
 /* Starts a non-blocking connect to <addr>. Returns the fd with *in_progress set when the result comes
  * later (EPOLLOUT, then SO_ERROR), or -1 with errno (ECONNREFUSED can come at once on loopback). */
 int rh_net_connect(const struct rh_sockaddr *addr, int *in_progress);

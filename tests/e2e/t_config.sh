@@ -75,3 +75,17 @@ run_rh "$E2E_TMP/out" --help
 assert_eq "$RC" 0 "roundhouse --help exit status"
 [[ -s $E2E_TMP/out ]] || fail "--help printed nothing"
 pass "--help exits 0"
+
+# a port that something already listens on is an error, even though the workers' listeners use
+# SO_REUSEPORT (which would let a second instance share the port and take half the connections)
+alloc_port PA
+alloc_port PX
+start_origin A "$PA"
+write_ini "$E2E_TMP/one.ini" "$PX" "$PA"
+start_proxy "$E2E_TMP/one.ini"
+run_rh "$E2E_TMP/out" -c "$E2E_TMP/one.ini"
+assert_eq "$RC" 1 "a second roundhouse on the same port"
+assert_contains "$(cat "$E2E_TMP/out")" "Address already in use" "second instance: why"
+req "http://127.0.0.1:$PX/"
+assert_status 200 "the first instance still serves"
+pass "a second instance on a busy port exits 1: $(grep -m1 'in use' "$E2E_TMP/out")"
