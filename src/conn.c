@@ -30,7 +30,6 @@
 #include "roundhouse/upstream.h"
 
 #define MAX_ATTEMPTS 3    /* backends tried for one request when connects fail */
-#define LINGER_MS 2000    /* after an error response: how long unread request bytes are drained */
 
 enum conn_state {
 	CS_READ_HEAD,
@@ -79,10 +78,12 @@ struct rh_conn {
 	uint8_t req_body, resp_body; /* enum rh_body_kind */
 	uint8_t attempts;
 	bool keep_alive;    /* the client connection survives this exchange */
+	bool client_ka;     /* the client asked to keep the connection: it may send more */
 	bool http10;        /* the client spoke HTTP/1.0 */
 	bool req_is_head;
 	bool resp_started;  /* a response head went to the client: no error response possible now */
 	bool resp_interim;  /* the write queue holds a 1xx head */
+	bool hold_head;     /* bodiless request: its head stays in the buffer until the response starts */
 	bool head_consumed; /* the request head left the input buffer (no retry from here on) */
 	bool resp_seen;     /* the upstream sent bytes for this request */
 	bool up_reusable;   /* the upstream keeps the connection open after this response */
@@ -443,8 +444,9 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 	push(q, head_end, (size_t)n);
 	/* a request without body keeps its head in the buffer until the response starts, so that a
 	 * stale pooled connection can be retried; one with a body gives it up once sent */
-	c->head_consumed = c->req_body != RH_BODY_NONE;
-	q->consume = c->head_consumed ? head_len + (size_t)n : 0;
+	c->hold_head = c->req_body == RH_BODY_NONE;
+	c->head_consumed = false;
+	q->consume = c->hold_head ? 0 : head_len + (size_t)n;
 	return true;
 }
 
@@ -469,6 +471,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 	c->http10 = req->minor_version == 0;
 	c->req_is_head = req->is_head;
 	c->keep_alive = req->keep_alive && !w->draining;
+	c->client_ka = req->keep_alive;
 	c->req_body = (uint8_t)req->body;
 	c->req_left = req->content_length;
 	rh_chunked_init(&c->req_chunk);
@@ -551,6 +554,8 @@ pump_request(struct rh_conn *c)
 				return P_UPFAIL;
 			}
 			in->start += c->reqq.consume;
+			if (c->reqq.consume)
+				c->head_consumed = true;
 			c->reqq.consume = 0;
 			c->reqq.idx = c->reqq.cnt = 0;
 			if (body_done(c->req_body, c->req_left, &c->req_chunk)) {
@@ -669,7 +674,7 @@ pump_response(struct rh_conn *c)
 					continue;
 				}
 				if (r > 0) {
-					if (!c->head_consumed) {
+					if (c->hold_head && !c->head_consumed) {
 						/* the exchange is committed: the request head can go */
 						c->in->start += c->req_head_len;
 						c->head_consumed = true;
@@ -798,8 +803,8 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 				     timed_out ? ETIMEDOUT : c->fail_err);
 	rh_upstream_close(w, up);
 	c->up = NULL;
-	if (c->resp_started)
-		return false;
+	if (c->resp_started || c->respq.progressed)
+		return false; /* bytes of a response (maybe a 1xx) went out: nothing else can follow */
 
 	/* a request of which no byte left, or a bodiless one on a pooled connection the backend
 	 * had already closed, can go again; anything else might have been acted on */
@@ -808,6 +813,7 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 			c->failed = b; /* a pooled connection going stale is not the backend's fault */
 		if (++c->attempts < MAX_ATTEMPTS) {
 			c->reqq = (struct wq){0};
+			rh_timer_cancel(&c->timer); /* the next attempt gets its own connect deadline */
 			start_exchange(c, 0, pooled);
 			return true;
 		}
@@ -890,6 +896,29 @@ step_read_head(struct rh_conn *c)
 	}
 }
 
+/* Ends a client connection after its last response. When the client may still be sending (it
+ * asked for keep-alive and may pipeline, its body is unfinished, bytes are unread), a plain close
+ * would make the kernel answer what arrives with a reset, which can destroy the response's tail
+ * still in flight or unread at the client: shut our side and drain instead (CS_LINGER, the staged
+ * close of RFC 9112 9.6). A client that said "close" and sent everything gets a plain close. */
+static enum step
+close_after_response(struct rh_conn *c)
+{
+	bool may_send_more = c->client_ka || c->req_phase != RQ_DONE || (c->in && rh_buf_len(c->in)) ||
+			     c->ep.readable;
+
+	if (c->up) {
+		rh_upstream_close(c->w, c->up);
+		c->up = NULL;
+	}
+	if (!may_send_more)
+		return ST_CLOSE;
+	shutdown(c->ep.fd, SHUT_WR);
+	c->state = CS_LINGER;
+	rh_timer_cancel(&c->timer);
+	return ST_AGAIN;
+}
+
 static enum step
 step_proxy(struct rh_conn *c)
 {
@@ -909,10 +938,10 @@ step_proxy(struct rh_conn *c)
 		if (rq != P_DONE) {
 			/* the backend answered before taking the whole body: the rest of it cannot be
 			 * told apart from a next request, so the connection ends here */
-			return ST_CLOSE;
+			return close_after_response(c);
 		}
 		finish_exchange(c);
-		return c->keep_alive ? ST_AGAIN : ST_CLOSE;
+		return c->keep_alive ? ST_AGAIN : close_after_response(c);
 	}
 	return ST_WAIT;
 }
@@ -1119,5 +1148,11 @@ rh_conn_event(struct rh_ep *ep, uint32_t events)
 		ep->eof = true;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		ep->writable = true;
+	if ((events & (EPOLLHUP | EPOLLERR)) && c->state == CS_PROXY) {
+		/* the client reset the connection: nobody is left to answer, free the upstream now
+		 * rather than when upstream_read runs out */
+		conn_close(c);
+		return;
+	}
 	rh_conn_run(c);
 }

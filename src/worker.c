@@ -58,7 +58,7 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 	rh_timer_queue_init(&w->tq_connect, cfg->connect_ms, false);
 	rh_timer_queue_init(&w->tq_upstream, cfg->upstream_read_ms, true);
 	rh_timer_queue_init(&w->tq_pool, cfg->idle_ms, false);
-	rh_timer_queue_init(&w->tq_linger, 2000, false);
+	rh_timer_queue_init(&w->tq_linger, 5000, false); /* as nginx's lingering_timeout */
 
 	w->idle = calloc(srv->pool->n_backends ? srv->pool->n_backends : 1, sizeof(*w->idle));
 	w->listeners = calloc(cfg->n_listens, sizeof(*w->listeners));

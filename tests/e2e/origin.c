@@ -625,6 +625,21 @@ static int serve(struct conn *c, struct req *r)
         return keep ? 0 : 1;
     }
 
+    /* /early?n=N: the whole N-byte answer goes out before the request body is read (as a
+     * backend refusing an upload does), then the body is drained slowly and the connection closed */
+    if (strcmp(r->path, "/early") == 0) {
+        uint64_t n = query_num(r->query, "n", 0);
+        if (send_head(c, 200, FR_CL, n, false, NULL, NULL, 0, true) < 0)
+            return -1;
+        if (send_pattern(c, n) < 0)
+            return -1;
+        char b[4096];
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 10 * 1000000L};
+        while (body_read(c, r, b, sizeof b) > 0)
+            nanosleep(&pause, NULL);
+        return 1;
+    }
+
     if (r->mode != BODY_NONE) {
         if (r->expect_continue && r->http11) {
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
