@@ -79,6 +79,8 @@ struct rh_conn {
 	uint8_t attempts;
 	bool keep_alive;    /* the client connection survives this exchange */
 	bool client_ka;     /* the client asked to keep the connection: it may send more */
+	bool chunk_out;     /* a close-delimited response is re-framed as chunked for a 1.1 client */
+	bool resp_final;    /* the write queue holds the last-chunk of such a response */
 	bool http10;        /* the client spoke HTTP/1.0 */
 	bool req_is_head;
 	bool resp_started;  /* a response head went to the client: no error response possible now */
@@ -103,6 +105,7 @@ struct rh_conn {
 	struct wq reqq, respq;
 
 	struct iovec local_iov; /* error responses: static strings */
+	char chunk_hdr[20];     /* "<hex size>\r\n" of the chunk being written (chunk_out) */
 
 	unsigned requests; /* exchanges completed on this connection */
 	uint8_t ip_len;
@@ -116,6 +119,8 @@ static const struct iovec iov_comma = S(", ");
 static const struct iovec iov_crlf = S("\r\n");
 static const struct iovec iov_conn_keepalive = S("Connection: keep-alive\r\n");
 static const struct iovec iov_conn_close = S("Connection: close\r\n");
+static const struct iovec iov_te_chunked = S("Transfer-Encoding: chunked\r\n");
+static const struct iovec iov_last_chunk = S("0\r\n\r\n");
 
 /* ---- error responses (always followed by a close) ---- */
 struct local_response {
@@ -290,6 +295,22 @@ static void
 push_iov(struct wq *q, const struct iovec *s)
 {
 	push(q, s->iov_base, s->iov_len);
+}
+
+/* Queues <n> response body bytes at <p>, as one chunk when the response is being re-framed. */
+static void
+push_resp_body(struct rh_conn *c, const char *p, size_t n)
+{
+	if (n == 0)
+		return;
+	if (c->chunk_out) {
+		int len = snprintf(c->chunk_hdr, sizeof(c->chunk_hdr), "%zx\r\n", n);
+		push(&c->respq, c->chunk_hdr, (size_t)len);
+		push(&c->respq, p, n);
+		push_iov(&c->respq, &iov_crlf);
+	} else {
+		push(&c->respq, p, n);
+	}
 }
 
 /* ---- closing ---- */
@@ -478,6 +499,8 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 	c->resp_seen = false;
 	c->resp_started = false;
 	c->resp_interim = false;
+	c->chunk_out = false;
+	c->resp_final = false;
 	c->fail_what = NULL;
 
 	const struct rh_backend_view *view = rh_pool_view(srv->pool);
@@ -614,6 +637,8 @@ build_response(struct rh_conn *c, const struct rh_http_response *resp, size_t he
 		run = h->line.p + h->line.len;
 	}
 	push(q, run, (size_t)(fields_end - run));
+	if (c->chunk_out)
+		push_iov(q, &iov_te_chunked);
 	if (!c->keep_alive)
 		push_iov(q, &iov_conn_close);
 	else if (c->http10)
@@ -626,7 +651,7 @@ build_response(struct rh_conn *c, const struct rh_http_response *resp, size_t he
 		n = body_take(c->resp_body, &c->resp_left, &c->resp_chunk, head_end, avail);
 		if (n < 0)
 			return -1;
-		push(q, head_end, (size_t)n);
+		push_resp_body(c, head_end, (size_t)n);
 	}
 	q->consume = head_len + (size_t)n;
 	return n;
@@ -683,8 +708,11 @@ pump_response(struct rh_conn *c)
 					c->resp_left = resp->content_length;
 					rh_chunked_init(&c->resp_chunk);
 					c->up_reusable = resp->keep_alive && resp->body != RH_BODY_UNTIL_CLOSE;
-					if (resp->body == RH_BODY_UNTIL_CLOSE || c->req_phase != RQ_DONE ||
-					    w->draining)
+					/* a body that ends with the upstream's close is re-framed as chunked
+					 * for a 1.1 client, whose connection then stays open */
+					c->chunk_out = resp->body == RH_BODY_UNTIL_CLOSE && !c->http10;
+					if ((resp->body == RH_BODY_UNTIL_CLOSE && !c->chunk_out) ||
+					    c->req_phase != RQ_DONE || w->draining)
 						c->keep_alive = false;
 					if (build_response(c, resp, (size_t)r) < 0) {
 						c->fail_err = EPROTO;
@@ -742,6 +770,10 @@ pump_response(struct rh_conn *c)
 				c->resp_phase = RS_HEAD;
 				continue;
 			}
+			if (c->resp_final) {
+				c->resp_phase = RS_DONE;
+				return P_DONE;
+			}
 			if (body_done(c->resp_body, c->resp_left, &c->resp_chunk)) {
 				c->resp_phase = RS_DONE;
 				return P_DONE;
@@ -757,7 +789,7 @@ pump_response(struct rh_conn *c)
 				if (n < 0)
 					return P_CLIENTFAIL; /* broken framing mid-body: nothing to salvage */
 				c->respq = (struct wq){.iov = out->iov, .consume = (size_t)n};
-				push(&c->respq, out->data + out->start, (size_t)n);
+				push_resp_body(c, out->data + out->start, (size_t)n);
 				c->resp_phase = RS_SEND;
 				continue;
 			}
@@ -770,8 +802,15 @@ pump_response(struct rh_conn *c)
 			if (n == -1)
 				return P_WAIT;
 			if (n == 0 && c->resp_body == RH_BODY_UNTIL_CLOSE) {
-				c->resp_phase = RS_DONE;
-				return P_DONE;
+				if (!c->chunk_out) {
+					c->resp_phase = RS_DONE;
+					return P_DONE;
+				}
+				c->respq = (struct wq){.iov = out->iov};
+				push_iov(&c->respq, &iov_last_chunk);
+				c->resp_final = true;
+				c->resp_phase = RS_SEND;
+				continue;
 			}
 			return P_CLIENTFAIL; /* truncated response: close the client so it notices */
 		}

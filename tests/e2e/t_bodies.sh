@@ -119,6 +119,14 @@ for n in 1 100 1000 20000 100000 1 100 1000 20000 100000; do
 done
 pass "close-delimited responses end when the origin closes"
 
+# for an HTTP/1.1 client the proxy re-frames a close-delimited body as chunked, so the client
+# connection survives: two requests, one connection, the first one chunked
+out=$("${CURL[@]}" -D "$E2E_TMP/reframe.hdr" -o /dev/null -o /dev/null \
+    -w '%{http_code} %{size_download} %{num_connects}\n' "$U/close?n=70000" "$U/close?n=70000")
+assert_eq "$(tr '\n' ' ' <<<"$out")" "200 70000 1 200 70000 0 " "close-delimited twice on one connection"
+assert_eq "$(header_value "$E2E_TMP/reframe.hdr" Transfer-Encoding)" "chunked" "re-framed as chunked"
+pass "close-delimited bodies reach 1.1 clients chunked, on a kept connection"
+
 # ---- HEAD, 204, 304
 req "$U/bytes?n=12345" -I
 assert_status 200 "HEAD /bytes"
