@@ -91,6 +91,7 @@ struct rh_conn {
 	bool up_reusable;   /* the upstream keeps the connection open after this response */
 	bool wrote_client;  /* some response bytes went to the client on this connection */
 	bool nodelay;       /* TCP_NODELAY is set on the client socket */
+	size_t lf_checked;  /* READ_HEAD: bytes of the partial head known to hold no LF yet */
 	int fail_err;
 	const char *fail_what;
 
@@ -880,6 +881,7 @@ finish_exchange(struct rh_conn *c)
 	c->attempts = 0;
 	c->failed = NULL;
 	rh_timer_cancel(&c->timer); /* the next request gets a fresh client_header deadline */
+	c->lf_checked = 0;
 	c->state = CS_READ_HEAD;
 }
 
@@ -904,7 +906,15 @@ step_read_head(struct rh_conn *c)
 	}
 	for (;;) {
 		struct rh_buf *in = c->in;
-		if (rh_buf_len(in)) {
+		size_t len = rh_buf_len(in);
+		/* the parser starts over on every call, so a head arriving a few bytes at a time is
+		 * parsed again only once a line may have ended (a LF came) or the buffer is full: a
+		 * client trickling 16 KiB byte by byte cannot make the worker scan it 16384 times */
+		bool parse = rh_buf_room(in) == 0 ||
+			     (len > c->lf_checked &&
+			      memchr(in->data + in->start + c->lf_checked, '\n', len - c->lf_checked));
+		c->lf_checked = len;
+		if (len && parse) {
 			int r = rh_http_parse_request(in->data + in->start, rh_buf_len(in), &w->srv->limits,
 						      &w->req);
 			if (r > 0) {
@@ -917,7 +927,7 @@ step_read_head(struct rh_conn *c)
 			}
 			if (rh_buf_room(in) == 0)
 				rh_buf_compact(in); /* the parser says 431 before the buffer is full */
-		} else {
+		} else if (!rh_buf_len(in)) {
 			in->start = in->end = 0;
 		}
 		ssize_t n = read_into(&c->ep, in);
@@ -935,6 +945,18 @@ step_read_head(struct rh_conn *c)
 	}
 }
 
+/* Staged close: shut our side so everything written reaches the client, then discard what it still
+ * sends until it closes or tq_linger runs out (a close with unread input would send a reset that
+ * can destroy the response's tail). */
+static enum step
+start_linger(struct rh_conn *c)
+{
+	shutdown(c->ep.fd, SHUT_WR);
+	c->state = CS_LINGER;
+	rh_timer_cancel(&c->timer);
+	return ST_AGAIN;
+}
+
 /* Ends a client connection after its last response. When the client may still be sending (it
  * asked for keep-alive and may pipeline, its body is unfinished, bytes are unread), a plain close
  * would make the kernel answer what arrives with a reset, which can destroy the response's tail
@@ -950,12 +972,7 @@ close_after_response(struct rh_conn *c)
 		rh_upstream_close(c->w, c->up);
 		c->up = NULL;
 	}
-	if (!may_send_more)
-		return ST_CLOSE;
-	shutdown(c->ep.fd, SHUT_WR);
-	c->state = CS_LINGER;
-	rh_timer_cancel(&c->timer);
-	return ST_AGAIN;
+	return may_send_more ? start_linger(c) : ST_CLOSE;
 }
 
 static enum step
@@ -994,12 +1011,8 @@ step_local(struct rh_conn *c)
 		return ST_WAIT;
 	if (r == -1)
 		return ST_CLOSE;
-	/* lingering close: shutting only our side lets the response arrive even if the client is
-	 * still sending a request we will not read (a close with unread data would reset it) */
-	shutdown(c->ep.fd, SHUT_WR);
-	c->state = CS_LINGER;
-	rh_timer_cancel(&c->timer);
-	return ST_AGAIN;
+	/* the client may still be sending a request we will not read */
+	return start_linger(c);
 }
 
 static enum step
@@ -1181,12 +1194,7 @@ rh_conn_event(struct rh_ep *ep, uint32_t events)
 {
 	struct rh_conn *c = ep_conn(ep);
 
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		ep->readable = true;
-	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		ep->eof = true;
-	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-		ep->writable = true;
+	rh_ep_note_events(ep, events);
 	if ((events & (EPOLLHUP | EPOLLERR)) && c->state == CS_PROXY) {
 		/* the client reset the connection: nobody is left to answer, free the upstream now
 		 * rather than when upstream_read runs out */

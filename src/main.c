@@ -185,16 +185,11 @@ out_stop:
 	atomic_store_explicit(&srv.stopping, true, memory_order_release);
 	for (unsigned i = 0; i < n_started; i++)
 		rh_worker_wake(&workers[i]);
-	for (unsigned i = 0; i < n_started; i++)
-		rh_worker_finish(&workers[i]);
-	/* workers never started still own their listeners */
-	for (unsigned i = n_started; i < n_init; i++) {
-		workers[i].thread = pthread_self();
-	}
 out_workers:
+	/* joins the started workers; the others only give back their listeners and epoll fds */
+	for (unsigned i = 0; i < n_init; i++)
+		rh_worker_finish(&workers[i]);
 	rh_health_destroy(health);
-	if (n_started < n_init)
-		rh_log_info("%u worker(s) were never started", n_init - n_started);
 	free(workers);
 out_pool:
 	free(srv.host_line);

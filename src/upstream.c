@@ -126,12 +126,6 @@ rh_upstream_close(struct rh_worker *w, struct rh_upconn *up)
 }
 
 void
-rh_upstream_idle_event(struct rh_worker *w, struct rh_upconn *up)
-{
-	rh_upstream_close(w, up);
-}
-
-void
 rh_upstream_close_idle(struct rh_worker *w)
 {
 	for (size_t i = 0; i < w->srv->pool->n_backends; i++)

@@ -199,16 +199,11 @@ worker_main(void *arg)
 				break;
 			case RH_EP_UPSTREAM: {
 				struct rh_upconn *up = (struct rh_upconn *)ep;
-				if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-					ep->readable = true;
-				if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-					ep->eof = true;
-				if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-					ep->writable = true;
+				rh_ep_note_events(ep, e);
 				if (up->owner)
 					rh_conn_run(up->owner);
 				else if (ep->readable)
-					rh_upstream_idle_event(w, up); /* backend closed an idle one */
+					rh_upstream_close(w, up); /* the backend closed an idle one */
 				break;
 			}
 			case RH_EP_LISTENER:
@@ -252,7 +247,10 @@ worker_main(void *arg)
 int
 rh_worker_start(struct rh_worker *w)
 {
-	return pthread_create(&w->thread, NULL, worker_main, w);
+	int e = pthread_create(&w->thread, NULL, worker_main, w);
+
+	w->started = e == 0;
+	return e;
 }
 
 void
@@ -267,7 +265,9 @@ rh_worker_wake(struct rh_worker *w)
 void
 rh_worker_finish(struct rh_worker *w)
 {
-	pthread_join(w->thread, NULL);
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	w->started = false;
 	for (size_t i = 0; i < w->n_listeners; i++)
 		if (!w->listeners[i].ep.closed)
 			close(w->listeners[i].ep.fd);

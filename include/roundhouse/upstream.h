@@ -37,9 +37,6 @@ void rh_upstream_release(struct rh_worker *w, struct rh_upconn *up);
 /* Closes <up> (whatever its state) and recycles it after the current event batch. */
 void rh_upstream_close(struct rh_worker *w, struct rh_upconn *up);
 
-/* An epoll event on an idle pooled connection: it is closed. */
-void rh_upstream_idle_event(struct rh_worker *w, struct rh_upconn *up);
-
 /* Closes every idle connection (shutdown). */
 void rh_upstream_close_idle(struct rh_worker *w);
 

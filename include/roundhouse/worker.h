@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 
 #include "roundhouse/buf.h"
 #include "roundhouse/http1.h"
@@ -35,6 +36,19 @@ struct rh_ep {
 	bool eof;    /* the peer shut its side (EPOLLRDHUP): a short read no longer means "drained" */
 	bool closed; /* closed during this batch: later events for it are stale */
 };
+
+/* Records what an epoll event (<events>) says about <ep>'s readiness. Error and hang-up count as
+ * readable and writable: the next read or write then reports what happened. */
+static inline void
+rh_ep_note_events(struct rh_ep *ep, uint32_t events)
+{
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		ep->readable = true;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		ep->eof = true;
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		ep->writable = true;
+}
 
 /* Shared by all threads; read-only once workers run, except <stopping>. */
 struct rh_server {
@@ -73,6 +87,7 @@ struct rh_worker {
 	char tag[16];
 	struct rh_server *srv;
 	pthread_t thread;
+	bool started;
 	int epfd;
 	struct rh_ep wake; /* eventfd: main thread -> worker (stop) */
 
@@ -122,7 +137,7 @@ int rh_worker_start(struct rh_worker *w);
 /* Wakes the worker so it notices srv->stopping. Any thread. */
 void rh_worker_wake(struct rh_worker *w);
 
-/* Joins the thread and frees everything it owns. Main thread. */
+/* Joins the thread (if it was started) and frees everything the worker owns. Main thread. */
 void rh_worker_finish(struct rh_worker *w);
 
 /* Stops accepting until the connection count is below the limit again and <retry_ms> passed. */
