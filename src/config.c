@@ -9,7 +9,11 @@
  *
  * Rules worth knowing (also in etc/roundhouse.ini):
  *  - Section and key names are case-sensitive.
- *  - listen (in [server]) and backend are repeatable; for every other key the last one wins.
+ *  - listen, listen_tls, cert and key (in [server]) and backend are repeatable; for every other key
+ *    the last one wins. Each key belongs to the cert line before it; a cert without a key takes
+ *    its key from the cert file. The files are not read here (tls.c does, naming these lines).
+ *  - [health_check] tls defaults to [upstream] tls, whichever section comes first: such
+ *    cross-key defaults and checks are resolved once the whole file is read (finish_load).
  *  - The first error stops the load; its message is "FILE:LINE: section.key: what is wrong".
  *    Errors about the file as a whole ("no backends") have no line: "FILE: section.key: ...".
  *  - An unknown section is reported at its [header] when the header starts in column 0, else at
@@ -32,6 +36,7 @@
 
 #define MAX_THREADS 1024
 #define HOST_MAX 256 /* a DNS name is at most 253 bytes */
+#define DNS_NAME_MAX 253
 
 struct load {
 	struct rh_config cfg; /* built here, handed to the caller only when complete */
@@ -41,6 +46,7 @@ struct load {
 	char *buf;       /* getline buffer */
 	size_t bufcap;
 	size_t backends_cap;
+	bool health_tls_set; /* [health_check] tls was given; else it follows [upstream] tls */
 	bool failed;
 	unsigned err_line;
 	char err[RH_CONFIG_ERR_LEN];
@@ -165,7 +171,17 @@ static int resolve(struct load *ld, const struct key *k, const char *value, bool
 	return 0;
 }
 
-static int set_listen(struct load *ld, const struct key *k, const char *value)
+static bool has_addr(const struct rh_sockaddr *list, size_t n, const char *text)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i].text, text) == 0)
+			return true;
+	return false;
+}
+
+/* "listen" and "listen_tls": resolves <value> (first address) and appends it to *<list>. An address
+ * may appear once across both keys. */
+static int add_listen(struct load *ld, const struct key *k, const char *value, struct rh_sockaddr **list, size_t *n)
 {
 	struct rh_config *c = &ld->cfg;
 	struct rh_sockaddr sa, *grown;
@@ -179,14 +195,65 @@ static int set_listen(struct load *ld, const struct key *k, const char *value)
 	}
 	freeaddrinfo(res);
 	/* SO_REUSEPORT would let a duplicate bind succeed silently and split traffic oddly */
-	for (size_t i = 0; i < c->n_listens; i++)
-		if (strcmp(c->listens[i].text, sa.text) == 0)
-			return fail_key(ld, k, "duplicate listen address %s", sa.text);
-	grown = realloc(c->listens, (c->n_listens + 1) * sizeof(*grown));
+	if (has_addr(c->listens, c->n_listens, sa.text) || has_addr(c->listens_tls, c->n_listens_tls, sa.text))
+		return fail_key(ld, k, "duplicate listen address %s", sa.text);
+	grown = realloc(*list, (*n + 1) * sizeof(*grown));
 	if (grown == NULL)
 		return oom(ld);
-	c->listens = grown;
-	c->listens[c->n_listens++] = sa;
+	*list = grown;
+	(*list)[(*n)++] = sa;
+	return 0;
+}
+
+static int set_listen(struct load *ld, const struct key *k, const char *value)
+{
+	return add_listen(ld, k, value, &ld->cfg.listens, &ld->cfg.n_listens);
+}
+
+static int set_listen_tls(struct load *ld, const struct key *k, const char *value)
+{
+	if (add_listen(ld, k, value, &ld->cfg.listens_tls, &ld->cfg.n_listens_tls) < 0)
+		return -1;
+	if (ld->cfg.n_listens_tls == 1)
+		ld->cfg.listen_tls_line = ld->lineno;
+	return 0;
+}
+
+/* "cert = PATH" starts a pair; its key is set by a "key" line that follows, else by finish_load. */
+static int set_cert(struct load *ld, const struct key *k, const char *value)
+{
+	struct rh_config *c = &ld->cfg;
+	struct rh_cert_conf *grown;
+	char *copy;
+
+	(void)k;
+	copy = strdup(value);
+	if (copy == NULL)
+		return oom(ld);
+	grown = realloc(c->certs, (c->n_certs + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		free(copy);
+		return oom(ld);
+	}
+	c->certs = grown;
+	c->certs[c->n_certs++] = (struct rh_cert_conf){.cert = copy, .cert_line = ld->lineno};
+	return 0;
+}
+
+/* "key = PATH": the private key of the cert line before it. */
+static int set_key(struct load *ld, const struct key *k, const char *value)
+{
+	struct rh_cert_conf *cc;
+
+	if (ld->cfg.n_certs == 0)
+		return fail_key(ld, k, "no server.cert before it (each key follows its cert)");
+	cc = &ld->cfg.certs[ld->cfg.n_certs - 1];
+	if (cc->key != NULL)
+		return fail_key(ld, k, "the cert on line %u already has a key (line %u)", cc->cert_line, cc->key_line);
+	cc->key = strdup(value);
+	if (cc->key == NULL)
+		return oom(ld);
+	cc->key_line = ld->lineno;
 	return 0;
 }
 
@@ -326,6 +393,7 @@ static int set_host_header(struct load *ld, const struct key *k, const char *val
 	return set_string(ld, k, value);
 }
 
+/* [upstream] tls: a bool that also records its line, for errors about the TLS set-up. */
 static int set_tls(struct load *ld, const struct key *k, const char *value)
 {
 	const char *why;
@@ -333,9 +401,44 @@ static int set_tls(struct load *ld, const struct key *k, const char *value)
 
 	if (rh_parse_bool(value, &on, &why) < 0)
 		return fail_key(ld, k, "'%s': %s", value, why);
-	if (on)
-		return fail_key(ld, k, "not supported in this version (TLS lands with the TLS issue)");
-	ld->cfg.tls = false;
+	ld->cfg.tls = on;
+	ld->cfg.tls_line = ld->lineno;
+	return 0;
+}
+
+/* [health_check] tls: when absent, finish_load copies [upstream] tls. */
+static int set_health_tls(struct load *ld, const struct key *k, const char *value)
+{
+	const char *why;
+	bool on;
+
+	if (rh_parse_bool(value, &on, &why) < 0)
+		return fail_key(ld, k, "'%s': %s", value, why);
+	ld->cfg.health_tls = on;
+	ld->health_tls_set = true;
+	return 0;
+}
+
+/* TLS server name: a DNS name or an IP address as text. Empty means unset: each backend's host name
+ * as written (none for an IP literal). */
+static int set_sni(struct load *ld, const struct key *k, const char *value)
+{
+	size_t len = strlen(value);
+
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+			return fail_key(ld, k, "'%s': space, control or non-ASCII character (expected a host name)", value);
+	if (len > DNS_NAME_MAX)
+		return fail_key(ld, k, "name too long (%zu bytes, at most %d)", len, DNS_NAME_MAX);
+	return set_string(ld, k, value);
+}
+
+/* ca_file: a path (read by tls.c, which names this line), or empty for the system store. */
+static int set_ca_file(struct load *ld, const struct key *k, const char *value)
+{
+	if (set_string(ld, k, value) < 0)
+		return -1;
+	ld->cfg.ca_file_line = *value != '\0' ? ld->lineno : 0;
 	return 0;
 }
 
@@ -399,6 +502,9 @@ static const struct key keys[] = {
 	{"server", "listen", K_CUSTOM, 0, 0, 0, false, set_listen},
 	{"server", "threads", K_UINT, F(threads), 0, MAX_THREADS, false, NULL},
 	{"server", "max_connections", K_UINT, F(max_connections), 1, 10000000, false, NULL},
+	{"server", "listen_tls", K_CUSTOM, 0, 0, 0, false, set_listen_tls},
+	{"server", "cert", K_CUSTOM, 0, 0, 0, false, set_cert},
+	{"server", "key", K_CUSTOM, 0, 0, 0, false, set_key},
 
 	{"upstream", "algorithm", K_CUSTOM, 0, 0, 0, false, set_algorithm},
 	{"upstream", "hash_key", K_CUSTOM, F(hash_key), 0, 0, false, set_hash_key},
@@ -407,9 +513,9 @@ static const struct key keys[] = {
 	{"upstream", "keepalive", K_UINT, F(keepalive), 0, 100000, false, NULL},
 	{"upstream", "host_header", K_CUSTOM, F(host_header), 0, 0, true, set_host_header},
 	{"upstream", "tls", K_CUSTOM, 0, 0, 0, false, set_tls},
-	{"upstream", "sni", K_CUSTOM, F(sni), 0, 0, true, set_host_header},
+	{"upstream", "sni", K_CUSTOM, F(sni), 0, 0, true, set_sni},
 	{"upstream", "verify", K_BOOL, F(verify), 0, 0, false, NULL},
-	{"upstream", "ca_file", K_CUSTOM, F(ca_file), 0, 0, true, set_string},
+	{"upstream", "ca_file", K_CUSTOM, F(ca_file), 0, 0, true, set_ca_file},
 
 	{"health_check", "type", K_CUSTOM, 0, 0, 0, false, set_health_type},
 	{"health_check", "frequency", K_DURATION, F(health_frequency_ms), 10, 0, false, NULL},
@@ -418,6 +524,8 @@ static const struct key keys[] = {
 	{"health_check", "fall", K_UINT, F(fall), 1, 1000, false, NULL},
 	{"health_check", "path", K_CUSTOM, F(health_path), 0, 0, false, set_health_path},
 	{"health_check", "expect", K_CUSTOM, 0, 0, 0, false, set_expect},
+	{"health_check", "tls", K_CUSTOM, 0, 0, 0, false, set_health_tls},
+	{"health_check", "cert_warn_days", K_UINT, F(cert_warn_days), 0, 3650, false, NULL},
 
 	{"timeouts", "connect", K_DURATION, F(connect_ms), 1, 0, false, NULL},
 	{"timeouts", "client_header", K_DURATION, F(client_header_ms), 1, 0, false, NULL},
@@ -584,6 +692,7 @@ static int set_defaults(struct rh_config *c)
 	c->fall = 1;
 	c->expect_lo = 200;
 	c->expect_hi = 200;
+	c->cert_warn_days = 14;
 	c->connect_ms = 3000;
 	c->client_header_ms = 10000;
 	c->upstream_read_ms = 30000;
@@ -594,7 +703,8 @@ static int set_defaults(struct rh_config *c)
 	return c->hash_key != NULL && c->health_path != NULL ? 0 : -1;
 }
 
-/* What only the whole file can tell: missing backends, the default listener, threads = 0. */
+/* What only the whole file can tell: missing backends, the default listener, threads = 0, keys
+ * that default to their cert file, a TLS listener without a certificate, health_check tls. */
 static int finish_load(struct load *ld)
 {
 	struct rh_config *c = &ld->cfg;
@@ -602,7 +712,22 @@ static int finish_load(struct load *ld)
 
 	if (c->n_backends == 0)
 		return fail_at(ld, 0, "upstream.backend: no backends configured");
-	if (c->n_listens == 0) {
+	if (c->n_listens_tls > 0 && c->n_certs == 0)
+		return fail_at(ld, c->listen_tls_line, "server.listen_tls: needs a certificate (server.cert)");
+	for (size_t i = 0; i < c->n_certs; i++) {
+		struct rh_cert_conf *cc = &c->certs[i];
+
+		if (cc->key != NULL)
+			continue;
+		/* a PEM holding both */
+		cc->key = strdup(cc->cert);
+		if (cc->key == NULL)
+			return fail_at(ld, cc->cert_line, "out of memory");
+		cc->key_line = cc->cert_line;
+	}
+	if (!ld->health_tls_set)
+		c->health_tls = c->tls;
+	if (c->n_listens == 0 && c->n_listens_tls == 0) {
 		ld->lineno = 0;
 		if (set_listen(ld, &listen_key, "0.0.0.0:6188") < 0)
 			return -1;
@@ -674,6 +799,12 @@ void rh_config_finish(struct rh_config *cfg)
 		return;
 	free(cfg->path);
 	free(cfg->listens);
+	free(cfg->listens_tls);
+	for (size_t i = 0; i < cfg->n_certs; i++) {
+		free(cfg->certs[i].cert);
+		free(cfg->certs[i].key);
+	}
+	free(cfg->certs);
 	free(cfg->backends);
 	free(cfg->host_header);
 	free(cfg->sni);

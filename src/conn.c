@@ -27,11 +27,13 @@
 #include "roundhouse/conn.h"
 #include "roundhouse/log.h"
 #include "roundhouse/net.h"
+#include "roundhouse/tls.h"
 #include "roundhouse/upstream.h"
 
 #define MAX_ATTEMPTS 3    /* backends tried for one request when connects fail */
 
 enum conn_state {
+	CS_HANDSHAKE, /* listen_tls: the TLS handshake, timed like a slow head (client_header) */
 	CS_READ_HEAD,
 	CS_PROXY,
 	CS_LOCAL,  /* writing an error response of our own */
@@ -39,7 +41,8 @@ enum conn_state {
 };
 
 enum req_phase {
-	RQ_CONNECT, /* waiting for the upstream connect to complete */
+	RQ_CONNECT,   /* waiting for the upstream connect to complete */
+	RQ_HANDSHAKE, /* TLS to the backend: handshake in progress (under the connect timeout) */
 	RQ_SEND,    /* writing iovecs (head and/or body bytes) to the upstream */
 	RQ_BODY,    /* reading more request body from the client */
 	RQ_DONE,
@@ -92,6 +95,7 @@ struct rh_conn {
 	bool wrote_client;  /* some response bytes went to the client on this connection */
 	bool nodelay;       /* TCP_NODELAY is set on the client socket */
 	size_t lf_checked;  /* READ_HEAD: bytes of the partial head known to hold no LF yet */
+	bool fail_logged;   /* the failure was logged already (TLS: once per backend and reason) */
 	int fail_err;
 	const char *fail_what;
 
@@ -183,9 +187,25 @@ rh_conn_next(struct rh_conn *c)
 	return c->next;
 }
 
-/* Writes the queue to <ep>. 0 when all is written, 1 when the socket is full, -1 on error (errno). */
+/* Marks <n> bytes of the queue as written. */
+static void
+wq_advance(struct wq *q, size_t n)
+{
+	q->progressed = true;
+	while (q->idx < q->cnt && q->iov[q->idx].iov_len <= n) {
+		n -= q->iov[q->idx].iov_len;
+		q->idx++;
+	}
+	if (q->idx < q->cnt) {
+		q->iov[q->idx].iov_base = (char *)q->iov[q->idx].iov_base + n;
+		q->iov[q->idx].iov_len -= n;
+	}
+}
+
+/* Writes the queue to <ep>. 0 when all is written, 1 when the socket is full, -1 on error (errno).
+ * <scratch>: the worker's TLS gather buffer (see rh_tls_writev). */
 static int
-wq_flush(struct rh_ep *ep, struct wq *q)
+wq_flush(struct rh_ep *ep, struct wq *q, char *scratch)
 {
 	while (q->idx < q->cnt) {
 		int n_iov = q->cnt - q->idx;
@@ -193,6 +213,17 @@ wq_flush(struct rh_ep *ep, struct wq *q)
 			n_iov = IOV_MAX;
 		if (!ep->writable)
 			return 1;
+		if (ep->tls) {
+			/* one record per call; a short count is not a full socket (the BIO clears
+			 * ep->writable when it is), so keep going */
+			ssize_t n = rh_tls_writev(ep, q->iov + q->idx, n_iov, scratch);
+			if (n == -1)
+				return 1;
+			if (n == -2)
+				return -1;
+			wq_advance(q, (size_t)n);
+			continue;
+		}
 		ssize_t n = writev(ep->fd, q->iov + q->idx, n_iov);
 		if (n == -1) {
 			if (errno == EINTR)
@@ -203,15 +234,8 @@ wq_flush(struct rh_ep *ep, struct wq *q)
 			}
 			return -1;
 		}
-		size_t left = (size_t)n;
-		q->progressed = true;
-		while (q->idx < q->cnt && q->iov[q->idx].iov_len <= left) {
-			left -= q->iov[q->idx].iov_len;
-			q->idx++;
-		}
+		wq_advance(q, (size_t)n);
 		if (q->idx < q->cnt) {
-			q->iov[q->idx].iov_base = (char *)q->iov[q->idx].iov_base + left;
-			q->iov[q->idx].iov_len -= left;
 			/* a short write means the socket buffer is full */
 			ep->writable = false;
 			return 1;
@@ -220,14 +244,27 @@ wq_flush(struct rh_ep *ep, struct wq *q)
 	return 0;
 }
 
+/* Whether a read on <ep> may make progress: the socket was not drained, or TLS holds bytes. */
+static bool
+can_read(const struct rh_ep *ep)
+{
+	return ep->readable || rh_tls_pending(ep);
+}
+
 /* Reads into the free tail of <b>. >0 bytes, 0 at EOF, -1 would block (flag cleared), -2 error. */
 static ssize_t
 read_into(struct rh_ep *ep, struct rh_buf *b)
 {
 	size_t room = rh_buf_room(b);
 
-	if (!ep->readable)
+	if (!can_read(ep))
 		return -1;
+	if (ep->tls) {
+		ssize_t n = rh_tls_read(ep, b->data + b->end, room);
+		if (n > 0)
+			b->end += (size_t)n;
+		return n;
+	}
 	for (;;) {
 		ssize_t n = read(ep->fd, b->data + b->end, room);
 		if (n > 0) {
@@ -412,6 +449,23 @@ log_upstream_failure(struct rh_worker *w, const struct rh_backend *b, const char
 	rh_log_warn("upstream %s: %s: %s", b->name, what, strerror(err));
 }
 
+/* A failed TLS handshake with <b>: logged once per backend and reason (any worker), not once per
+ * request; a successful handshake resets it. */
+static void
+log_tls_failure(struct rh_backend *b, const struct rh_ep *ep)
+{
+	char why[192];
+	uint32_t h = 2166136261u;
+
+	rh_tls_failure(ep, why, sizeof(why));
+	for (const char *p = why; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h |= 1; /* never 0, which means "nothing logged" */
+	if (atomic_exchange_explicit(&b->tls_failure_logged, h, memory_order_relaxed) != h)
+		rh_log_warn("upstream %s: TLS handshake failed: %s (logged once until it changes)",
+			    b->name, why);
+}
+
 /* Builds the upstream request head in c->reqq from the parsed <req>: the original bytes minus
  * hop-by-hop lines (and Host when host_header rewrites it), plus X-Forwarded-For, then the first
  * body bytes already in the buffer. */
@@ -503,6 +557,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 	c->chunk_out = false;
 	c->resp_final = false;
 	c->fail_what = NULL;
+	c->fail_logged = false;
 
 	const struct rh_backend_view *view = rh_pool_view(srv->pool);
 	struct rh_upconn *up = NULL;
@@ -560,12 +615,36 @@ pump_request(struct rh_conn *c)
 				c->fail_what = "connect";
 				return P_UPFAIL;
 			}
+			if (up->ep.tls) {
+				c->req_phase = RQ_HANDSHAKE;
+				continue;
+			}
+			up->connecting = false;
+			c->req_phase = RQ_SEND;
+			continue;
+		}
+		case RQ_HANDSHAKE: {
+			enum rh_tls_step st = rh_tls_handshake(&up->ep);
+			if (st == RH_TLS_WAIT)
+				return P_WAIT;
+			if (st == RH_TLS_FAIL) {
+				log_tls_failure(up->backend, &up->ep);
+				c->fail_err = EPROTO;
+				c->fail_what = "TLS handshake";
+				c->fail_logged = true;
+				return P_UPFAIL;
+			}
+			atomic_store_explicit(&up->backend->tls_failure_logged, 0, memory_order_relaxed);
+			if (rh_tls_resumed(&up->ep))
+				c->w->stats.upstream_tls_resumed++;
+			else
+				c->w->stats.upstream_tls_full++;
 			up->connecting = false;
 			c->req_phase = RQ_SEND;
 			continue;
 		}
 		case RQ_SEND: {
-			int r = wq_flush(&up->ep, &c->reqq);
+			int r = wq_flush(&up->ep, &c->reqq, c->w->tls_scratch);
 			if (c->reqq.progressed) {
 				up->wrote = true;
 				rh_timer_touch(&c->timer, c->w->now);
@@ -670,7 +749,7 @@ pump_response(struct rh_conn *c)
 	for (;;) {
 		switch (c->resp_phase) {
 		case RS_HEAD: {
-			if (c->req_phase == RQ_CONNECT)
+			if (c->req_phase == RQ_CONNECT || c->req_phase == RQ_HANDSHAKE)
 				return P_WAIT;
 			if (rh_buf_len(out)) {
 				struct rh_http_response *resp = &w->resp;
@@ -757,7 +836,7 @@ pump_response(struct rh_conn *c)
 				setsockopt(c->ep.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				c->nodelay = true;
 			}
-			int r = wq_flush(&c->ep, &c->respq);
+			int r = wq_flush(&c->ep, &c->respq, w->tls_scratch);
 			c->wrote_client = c->wrote_client || c->respq.progressed;
 			if (r == 1)
 				return P_WAIT;
@@ -836,7 +915,7 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 	bool connect_failed = up->connecting; /* cleared only when the connect succeeded */
 	bool pooled = up->reused;
 
-	if (!stale_pooled)
+	if (!stale_pooled && !c->fail_logged)
 		log_upstream_failure(w, b, timed_out ? (connect_failed ? "connect timed out"
 								       : "no response in time")
 						     : c->fail_what,
@@ -899,7 +978,7 @@ step_read_head(struct rh_conn *c)
 	struct rh_worker *w = c->w;
 
 	if (!c->in) {
-		if (!c->ep.readable)
+		if (!can_read(&c->ep))
 			return ST_WAIT;
 		if (!(c->in = rh_buf_get(&w->bufs)))
 			return ST_CLOSE;
@@ -945,12 +1024,41 @@ step_read_head(struct rh_conn *c)
 	}
 }
 
+/* listen_tls: the client's handshake; a failure just closes (there is no HTTP to answer in). */
+static enum step
+step_handshake(struct rh_conn *c)
+{
+	struct rh_worker *w = c->w;
+
+	switch (rh_tls_handshake(&c->ep)) {
+	case RH_TLS_WAIT:
+		return ST_WAIT;
+	case RH_TLS_FAIL: {
+		char why[192];
+		(void)why; /* unused when debug logging is compiled out */
+		w->stats.edge_tls_failed++;
+		rh_log_debug("client %s: TLS handshake failed: %s", c->ip, rh_tls_failure(&c->ep, why, sizeof(why)));
+		rh_tls_close(&c->ep, false);
+		return ST_CLOSE;
+	}
+	default:
+		break;
+	}
+	if (rh_tls_resumed(&c->ep))
+		w->stats.edge_tls_resumed++;
+	else
+		w->stats.edge_tls_full++;
+	c->state = CS_READ_HEAD;
+	return ST_AGAIN;
+}
+
 /* Staged close: shut our side so everything written reaches the client, then discard what it still
  * sends until it closes or tq_linger runs out (a close with unread input would send a reset that
  * can destroy the response's tail). */
 static enum step
 start_linger(struct rh_conn *c)
 {
+	rh_tls_notify(&c->ep); /* close_notify first: after the shutdown nothing more can be sent */
 	shutdown(c->ep.fd, SHUT_WR);
 	c->state = CS_LINGER;
 	rh_timer_cancel(&c->timer);
@@ -966,7 +1074,7 @@ static enum step
 close_after_response(struct rh_conn *c)
 {
 	bool may_send_more = c->client_ka || c->req_phase != RQ_DONE || (c->in && rh_buf_len(c->in)) ||
-			     c->ep.readable;
+			     can_read(&c->ep);
 
 	if (c->up) {
 		rh_upstream_close(c->w, c->up);
@@ -1005,7 +1113,7 @@ step_proxy(struct rh_conn *c)
 static enum step
 step_local(struct rh_conn *c)
 {
-	int r = wq_flush(&c->ep, &c->respq);
+	int r = wq_flush(&c->ep, &c->respq, c->w->tls_scratch);
 
 	if (r == 1)
 		return ST_WAIT;
@@ -1044,12 +1152,14 @@ timer_queue_for(struct rh_conn *c)
 	struct rh_worker *w = c->w;
 
 	switch (c->state) {
+	case CS_HANDSHAKE:
+		return &w->tq_header;
 	case CS_READ_HEAD:
 		if (c->requests == 0 || (c->in && rh_buf_len(c->in)))
 			return &w->tq_header;
 		return &w->tq_idle;
 	case CS_PROXY:
-		if (c->req_phase == RQ_CONNECT)
+		if (c->req_phase == RQ_CONNECT || c->req_phase == RQ_HANDSHAKE)
 			return &w->tq_connect;
 		if (c->resp_phase == RS_SEND && !c->ep.writable)
 			return &w->tq_send;
@@ -1070,7 +1180,7 @@ conn_timeout(struct rh_timer *t)
 	struct rh_worker *w = c->w;
 	struct rh_timer_queue *q = timer_queue_for(c);
 
-	if (q == &w->tq_header && c->in && rh_buf_len(c->in)) {
+	if (q == &w->tq_header && c->state == CS_READ_HEAD && c->in && rh_buf_len(c->in)) {
 		reply_local(c, LR_408);
 	} else if (q == &w->tq_client_body && !c->resp_started) {
 		reply_local(c, LR_408);
@@ -1097,6 +1207,9 @@ rh_conn_run(struct rh_conn *c)
 		return;
 	do {
 		switch (c->state) {
+		case CS_HANDSHAKE:
+			s = step_handshake(c);
+			break;
 		case CS_READ_HEAD:
 			s = step_read_head(c);
 			break;
@@ -1164,11 +1277,26 @@ rh_conn_accept(struct rh_worker *w, struct rh_listener *l)
 		.state = CS_READ_HEAD,
 	};
 	c->ip_len = (uint8_t)rh_net_host_text((struct sockaddr *)&ss, c->ip, sizeof(c->ip));
+	if (l->tls) {
+		if (!rh_tls_accept_start(l->tls, &c->ep)) {
+			close(fd);
+			c->next = w->free_conns;
+			w->free_conns = c;
+			return;
+		}
+		/* the handshake's last flight (TLS 1.3 tickets) is followed at once by the response:
+		 * Nagle must not hold that back for an ACK */
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->nodelay = true;
+		c->state = CS_HANDSHAKE;
+	}
 	struct epoll_event ev = {
 		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 		.data.ptr = &c->ep,
 	};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		rh_tls_close(&c->ep, false);
 		close(fd);
 		c->next = w->free_conns;
 		w->free_conns = c;

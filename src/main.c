@@ -5,6 +5,7 @@
  * thread waits for signals. SIGINT/SIGTERM: workers stop accepting and finish in-flight requests
  * within `[timeouts] shutdown`, then everything is joined and freed. */
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "roundhouse/config.h"
 #include "roundhouse/health.h"
 #include "roundhouse/log.h"
+#include "roundhouse/tls.h"
 #include "roundhouse/net.h"
 #include "roundhouse/worker.h"
 
@@ -56,6 +58,36 @@ raise_fd_limit(unsigned max_connections)
 			    (unsigned long long)rl.rlim_cur, max_connections);
 }
 
+/* What the workers did, summed, at exit: the handshake counts show whether resumption works. */
+static void
+log_totals(const struct rh_worker *workers, unsigned n, const struct rh_server *srv)
+{
+	struct rh_worker_stats t = {0};
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct rh_worker_stats *s = &workers[i].stats;
+		t.accepted += s->accepted;
+		t.requests += s->requests;
+		t.upstream_connects += s->upstream_connects;
+		t.upstream_reused += s->upstream_reused;
+		t.upstream_tls_full += s->upstream_tls_full;
+		t.upstream_tls_resumed += s->upstream_tls_resumed;
+		t.edge_tls_full += s->edge_tls_full;
+		t.edge_tls_resumed += s->edge_tls_resumed;
+		t.edge_tls_failed += s->edge_tls_failed;
+	}
+	rh_log_info("totals: %" PRIu64 " connections, %" PRIu64 " requests, %" PRIu64
+		    " upstream connects, %" PRIu64 " upstream reuses",
+		    t.accepted, t.requests, t.upstream_connects, t.upstream_reused);
+	if (srv->tls_up)
+		rh_log_info("upstream TLS handshakes: %" PRIu64 " full, %" PRIu64 " resumed",
+			    t.upstream_tls_full, t.upstream_tls_resumed);
+	if (srv->tls_edge && srv->cfg->n_listens_tls)
+		rh_log_info("client TLS handshakes: %" PRIu64 " full, %" PRIu64 " resumed, %" PRIu64
+			    " failed",
+			    t.edge_tls_full, t.edge_tls_resumed, t.edge_tls_failed);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -91,10 +123,22 @@ main(int argc, char **argv)
 		fprintf(stderr, "roundhouse: %s\n", err);
 		return 1;
 	}
+	/* certificates and CA files are read now, so that -t catches a bad one too */
+	struct rh_tls_upstream *tls_up = NULL;
+	struct rh_tls_edge *tls_edge = NULL;
+	if (rh_tls_upstream_create(&cfg, &tls_up, err, sizeof(err)) == -1 ||
+	    rh_tls_edge_create(&cfg, &tls_edge, err, sizeof(err)) == -1) {
+		fprintf(stderr, "roundhouse: %s\n", err);
+		rh_tls_upstream_destroy(tls_up);
+		rh_config_finish(&cfg);
+		return 1;
+	}
 	if (test_only) {
-		printf("roundhouse: %s: configuration is valid (%zu listen address(es), %zu backend "
-		       "address(es), %u worker(s))\n",
-		       path, cfg.n_listens, cfg.n_backends, cfg.threads);
+		printf("roundhouse: %s: configuration is valid (%zu listen address(es), %zu TLS listen "
+		       "address(es), %zu backend address(es), %u worker(s))\n",
+		       path, cfg.n_listens, cfg.n_listens_tls, cfg.n_backends, cfg.threads);
+		rh_tls_edge_destroy(tls_edge);
+		rh_tls_upstream_destroy(tls_up);
 		rh_config_finish(&cfg);
 		return 0;
 	}
@@ -116,6 +160,8 @@ main(int argc, char **argv)
 		.pool = &pool,
 		.limits = {.max_head = RH_BUF_SIZE, .max_uri = MAX_URI, .max_headers = RH_HTTP_MAX_HEADERS},
 		.conns_per_worker = (cfg.max_connections + cfg.threads - 1) / cfg.threads,
+		.tls_up = tls_up,
+		.tls_edge = tls_edge,
 	};
 	struct rh_worker *workers = NULL;
 	struct rh_health *health = NULL;
@@ -132,8 +178,10 @@ main(int argc, char **argv)
 			goto out_pool;
 		srv.host_line_len = (size_t)snprintf(srv.host_line, len, "Host: %s\r\n", cfg.host_header);
 	}
-	for (size_t i = 0; i < cfg.n_listens; i++) {
-		if (rh_net_check_port_free(&cfg.listens[i], err, sizeof(err)) == -1) {
+	for (size_t i = 0; i < cfg.n_listens + cfg.n_listens_tls; i++) {
+		const struct rh_sockaddr *a =
+			i < cfg.n_listens ? &cfg.listens[i] : &cfg.listens_tls[i - cfg.n_listens];
+		if (rh_net_check_port_free(a, err, sizeof(err)) == -1) {
 			rh_log_error("%s", err);
 			goto out_pool;
 		}
@@ -147,7 +195,7 @@ main(int argc, char **argv)
 			goto out_workers;
 		}
 	}
-	health = rh_health_create(&pool, &cfg, err, sizeof(err));
+	health = rh_health_create(&pool, &cfg, cfg.health_tls ? tls_up : NULL, err, sizeof(err));
 	if (!health) {
 		rh_log_error("%s", err);
 		goto out_workers;
@@ -167,8 +215,12 @@ main(int argc, char **argv)
 		rh_log_warn("[admin] listen = %s: the admin server is not implemented in this version; "
 			    "ignored", cfg.admin_listen.text);
 	for (size_t i = 0; i < cfg.n_listens; i++)
-		rh_log_info("roundhouse %s listening on %s (%u workers, %zu backends)", RH_VERSION,
-			    cfg.listens[i].text, cfg.threads, cfg.n_backends);
+		rh_log_info("roundhouse %s listening on %s (%u workers, %zu backends%s)", RH_VERSION,
+			    cfg.listens[i].text, cfg.threads, cfg.n_backends, tls_up ? ", TLS upstream" : "");
+	for (size_t i = 0; i < cfg.n_listens_tls; i++)
+		rh_log_info("roundhouse %s listening on %s with TLS (%u workers, %zu backends%s)",
+			    RH_VERSION, cfg.listens_tls[i].text, cfg.threads, cfg.n_backends,
+			    tls_up ? ", TLS upstream" : "");
 
 	for (;;) {
 		int sig = sigwaitinfo(&sigs, NULL);
@@ -189,10 +241,13 @@ out_workers:
 	/* joins the started workers; the others only give back their listeners and epoll fds */
 	for (unsigned i = 0; i < n_init; i++)
 		rh_worker_finish(&workers[i]);
+	log_totals(workers, n_init, &srv);
 	rh_health_destroy(health);
 	free(workers);
 out_pool:
 	free(srv.host_line);
+	rh_tls_edge_destroy(tls_edge);
+	rh_tls_upstream_destroy(tls_up);
 	rh_pool_finish(&pool);
 out_config:
 	rh_config_finish(&cfg);

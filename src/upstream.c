@@ -6,6 +6,7 @@
 #include "roundhouse/backend.h"
 #include "roundhouse/config.h"
 #include "roundhouse/net.h"
+#include "roundhouse/tls.h"
 #include "roundhouse/upstream.h"
 
 static void
@@ -68,15 +69,24 @@ rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend, struct rh_c
 		.ep = {.fd = fd, .kind = RH_EP_UPSTREAM, .writable = !in_progress},
 		.backend = backend,
 		.owner = owner,
-		.connecting = in_progress,
+		.connecting = true, /* until the TCP connect (and TLS handshake) completes */
 		.timer = {.fire = idle_expired, .fire_arg = w},
 	};
+	if (w->srv->tls_up &&
+	    !rh_tls_connect_start(w->srv->tls_up, backend, &up->ep, &w->tls_sessions[backend->id])) {
+		close(fd);
+		up->next = w->free_upconns;
+		w->free_upconns = up;
+		errno = ENOMEM;
+		return NULL;
+	}
 	struct epoll_event ev = {
 		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 		.data.ptr = &up->ep,
 	};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		int saved = errno;
+		rh_tls_close(&up->ep, false);
 		close(fd);
 		up->next = w->free_upconns;
 		w->free_upconns = up;
@@ -93,7 +103,8 @@ rh_upstream_release(struct rh_worker *w, struct rh_upconn *up)
 {
 	struct rh_idle_list *l = &w->idle[up->backend->id];
 
-	if (l->count >= w->srv->cfg->keepalive || w->draining || up->ep.readable) {
+	if (l->count >= w->srv->cfg->keepalive || w->draining ||
+	    ((up->ep.readable || rh_tls_pending(&up->ep)) && !(up->ep.tls && rh_tls_idle_ok(&up->ep)))) {
 		/* full pool, shutting down, or the backend already said something (close) */
 		rh_upstream_close(w, up);
 		return;

@@ -11,12 +11,15 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 
 #include "roundhouse/backend.h"
 #include "roundhouse/config.h"
 #include "roundhouse/conn.h"
 #include "roundhouse/log.h"
 #include "roundhouse/net.h"
+#include "roundhouse/tls.h"
 #include "roundhouse/upstream.h"
 #include "roundhouse/worker.h"
 
@@ -27,6 +30,7 @@ void
 rh_worker_close_ep(struct rh_ep *ep)
 {
 	/* closing the fd removes it from epoll; events already fetched for it are skipped */
+	rh_tls_close(ep, true);
 	close(ep->fd);
 	ep->fd = -1;
 	ep->closed = true;
@@ -61,8 +65,14 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 	rh_timer_queue_init(&w->tq_linger, 5000, false); /* as nginx's lingering_timeout */
 
 	w->idle = calloc(srv->pool->n_backends ? srv->pool->n_backends : 1, sizeof(*w->idle));
-	w->listeners = calloc(cfg->n_listens, sizeof(*w->listeners));
-	if (!w->idle || !w->listeners) {
+	w->listeners = calloc(cfg->n_listens + cfg->n_listens_tls, sizeof(*w->listeners));
+	if (srv->tls_up)
+		w->tls_sessions = calloc(srv->pool->n_backends ? srv->pool->n_backends : 1,
+					 sizeof(*w->tls_sessions));
+	if (srv->tls_up || srv->tls_edge)
+		w->tls_scratch = malloc(RH_TLS_RECORD);
+	if (!w->idle || !w->listeners || ((srv->tls_up || srv->tls_edge) && !w->tls_scratch) ||
+	    (srv->tls_up && !w->tls_sessions)) {
 		snprintf(err, errlen, "worker %u: out of memory", id);
 		goto fail;
 	}
@@ -77,17 +87,19 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 		snprintf(err, errlen, "worker %u: eventfd: %s", id, strerror(errno));
 		goto fail;
 	}
-	for (size_t i = 0; i < cfg->n_listens; i++) {
+	for (size_t i = 0; i < cfg->n_listens + cfg->n_listens_tls; i++) {
+		bool tls = i >= cfg->n_listens;
+		const struct rh_sockaddr *addr = tls ? &cfg->listens_tls[i - cfg->n_listens] : &cfg->listens[i];
 		struct rh_listener *l = &w->listeners[i];
-		int fd = rh_net_listen(&cfg->listens[i], LISTEN_BACKLOG, err, errlen);
+		int fd = rh_net_listen(addr, LISTEN_BACKLOG, err, errlen);
 		if (fd == -1)
 			goto fail;
 		l->ep = (struct rh_ep){.fd = fd, .kind = RH_EP_LISTENER};
+		l->tls = tls ? srv->tls_edge : NULL;
 		w->n_listeners++;
 		ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = &l->ep};
 		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-			snprintf(err, errlen, "listen %s: epoll_ctl: %s", cfg->listens[i].text,
-				 strerror(errno));
+			snprintf(err, errlen, "listen %s: epoll_ctl: %s", addr->text, strerror(errno));
 			goto fail;
 		}
 	}
@@ -101,8 +113,12 @@ fail:
 		close(w->epfd);
 	free(w->listeners);
 	free(w->idle);
+	free(w->tls_sessions);
+	free(w->tls_scratch);
 	w->listeners = NULL;
 	w->idle = NULL;
+	w->tls_sessions = NULL;
+	w->tls_scratch = NULL;
 	return -1;
 }
 
@@ -202,7 +218,7 @@ worker_main(void *arg)
 				rh_ep_note_events(ep, e);
 				if (up->owner)
 					rh_conn_run(up->owner);
-				else if (ep->readable)
+				else if (ep->readable && !(ep->tls && rh_tls_idle_ok(ep)))
 					rh_upstream_close(w, up); /* the backend closed an idle one */
 				break;
 			}
@@ -279,8 +295,14 @@ rh_worker_finish(struct rh_worker *w)
 	rh_buf_pool_finish(&w->bufs);
 	close(w->wake.fd);
 	close(w->epfd);
+	for (size_t i = 0; w->tls_sessions && i < w->srv->pool->n_backends; i++)
+		SSL_SESSION_free(w->tls_sessions[i]);
+	free(w->tls_sessions);
+	free(w->tls_scratch);
 	free(w->listeners);
 	free(w->idle);
 	w->listeners = NULL;
 	w->idle = NULL;
+	w->tls_sessions = NULL;
+	w->tls_scratch = NULL;
 }

@@ -68,6 +68,8 @@ static void load_err(const char *text, const char *suffix)
 	ck_assert_ptr_null(cfg.path);
 	ck_assert_ptr_null(cfg.backends);
 	ck_assert_ptr_null(cfg.listens);
+	ck_assert_ptr_null(cfg.listens_tls);
+	ck_assert_ptr_null(cfg.certs);
 	ck_assert_ptr_null(cfg.hash_key);
 	rh_config_finish(&cfg);
 }
@@ -118,10 +120,17 @@ START_TEST(minimal_defaults)
 	ck_assert_uint_eq(cfg.keepalive, 64);
 	ck_assert_ptr_null(cfg.host_header);
 	ck_assert(!cfg.tls);
+	ck_assert_uint_eq(cfg.tls_line, 0);
 	ck_assert_ptr_null(cfg.sni);
 	ck_assert(cfg.verify);
 	ck_assert_ptr_null(cfg.ca_file);
+	ck_assert_uint_eq(cfg.ca_file_line, 0);
 	ck_assert_str_eq(cfg.hash_key, "uri");
+	ck_assert_uint_eq(cfg.n_listens_tls, 0);
+	ck_assert_ptr_null(cfg.listens_tls);
+	ck_assert_uint_eq(cfg.listen_tls_line, 0);
+	ck_assert_uint_eq(cfg.n_certs, 0);
+	ck_assert_ptr_null(cfg.certs);
 
 	ck_assert_int_eq(cfg.health_type, RH_HEALTH_TCP);
 	ck_assert_uint_eq(cfg.health_frequency_ms, 5000);
@@ -131,6 +140,8 @@ START_TEST(minimal_defaults)
 	ck_assert_str_eq(cfg.health_path, "/");
 	ck_assert_uint_eq(cfg.expect_lo, 200);
 	ck_assert_uint_eq(cfg.expect_hi, 200);
+	ck_assert(!cfg.health_tls);
+	ck_assert_uint_eq(cfg.cert_warn_days, 14);
 
 	ck_assert_uint_eq(cfg.connect_ms, 3000);
 	ck_assert_uint_eq(cfg.client_header_ms, 10000);
@@ -173,6 +184,8 @@ START_TEST(every_key)
 		"fall = 1000\n"
 		"path = /healthz?full=1\n"
 		"expect = 200-399\n"
+		"tls = yes\n"
+		"cert_warn_days = 30\n"
 		"[timeouts]\n"
 		"connect = 1ms\n"
 		"client_header = 2s\n"
@@ -180,7 +193,11 @@ START_TEST(every_key)
 		"idle = 1h\n"
 		"shutdown = 4s\n"
 		"[admin]\n"
-		"listen = 127.0.0.1:6189\n";
+		"listen = 127.0.0.1:6189\n"
+		"[server]\n"
+		"listen_tls = 127.0.0.1:7443\n"
+		"cert = /etc/rh/a.pem\n"
+		"key = /etc/rh/a.key\n";
 	struct rh_config cfg;
 
 	load_ok(text, &cfg);
@@ -207,9 +224,11 @@ START_TEST(every_key)
 	ck_assert_uint_eq(cfg.keepalive, 0);
 	ck_assert_str_eq(cfg.host_header, "example.com:8080");
 	ck_assert(!cfg.tls);
+	ck_assert_uint_eq(cfg.tls_line, 16);
 	ck_assert_str_eq(cfg.sni, "backend.example");
 	ck_assert(!cfg.verify);
 	ck_assert_str_eq(cfg.ca_file, "/etc/ssl/ca.pem");
+	ck_assert_uint_eq(cfg.ca_file_line, 19);
 
 	ck_assert_int_eq(cfg.health_type, RH_HEALTH_NONE);
 	ck_assert_uint_eq(cfg.health_frequency_ms, 250);
@@ -219,6 +238,8 @@ START_TEST(every_key)
 	ck_assert_str_eq(cfg.health_path, "/healthz?full=1");
 	ck_assert_uint_eq(cfg.expect_lo, 200);
 	ck_assert_uint_eq(cfg.expect_hi, 399);
+	ck_assert(cfg.health_tls);
+	ck_assert_uint_eq(cfg.cert_warn_days, 30);
 
 	ck_assert_uint_eq(cfg.connect_ms, 1);
 	ck_assert_uint_eq(cfg.client_header_ms, 2000);
@@ -228,6 +249,15 @@ START_TEST(every_key)
 
 	ck_assert_uint_eq(cfg.admin_listen.len, sizeof(struct sockaddr_in));
 	ck_assert_str_eq(cfg.admin_listen.text, "127.0.0.1:6189");
+
+	ck_assert_uint_eq(cfg.n_listens_tls, 1);
+	ck_assert_str_eq(cfg.listens_tls[0].text, "127.0.0.1:7443");
+	ck_assert_uint_eq(cfg.listen_tls_line, 39);
+	ck_assert_uint_eq(cfg.n_certs, 1);
+	ck_assert_str_eq(cfg.certs[0].cert, "/etc/rh/a.pem");
+	ck_assert_uint_eq(cfg.certs[0].cert_line, 40);
+	ck_assert_str_eq(cfg.certs[0].key, "/etc/rh/a.key");
+	ck_assert_uint_eq(cfg.certs[0].key_line, 41);
 	rh_config_finish(&cfg);
 }
 END_TEST
@@ -343,6 +373,14 @@ START_TEST(shipped_example)
 	ck_assert_uint_eq(cfg.health_frequency_ms, 5000);
 	ck_assert_uint_eq(cfg.shutdown_ms, 10000);
 	ck_assert_uint_eq(cfg.admin_listen.len, 0);
+	ck_assert(!cfg.tls);
+	ck_assert(!cfg.health_tls);
+	ck_assert(cfg.verify);
+	ck_assert_ptr_null(cfg.sni);
+	ck_assert_ptr_null(cfg.ca_file);
+	ck_assert_uint_eq(cfg.n_listens_tls, 0);
+	ck_assert_uint_eq(cfg.n_certs, 0);
+	ck_assert_uint_eq(cfg.cert_warn_days, 14);
 	rh_config_finish(&cfg);
 }
 END_TEST
@@ -358,8 +396,174 @@ START_TEST(contract_example)
 	ck_assert_uint_ge(cfg.n_backends, 2);
 	ck_assert_uint_eq(cfg.backends[1].weight, 3);
 	ck_assert_str_eq(cfg.sni, "one.one.one.one");
+	ck_assert(!cfg.tls);
+	ck_assert(cfg.verify);
+	ck_assert_ptr_null(cfg.ca_file);
+	ck_assert_uint_eq(cfg.ca_file_line, 0);
 	ck_assert_ptr_null(cfg.host_header);
 	ck_assert_str_eq(cfg.admin_listen.text, "127.0.0.1:6189");
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(listen_tls_forms)
+{
+	struct rh_config cfg;
+
+	/* only listen_tls: no default plain listener */
+	load_ok("[server]\n\nlisten_tls = 127.0.0.1:8443\nlisten_tls = [::1]:8443\ncert = /c.pem\n" BACKEND, &cfg);
+	ck_assert_uint_eq(cfg.n_listens, 0);
+	ck_assert_ptr_null(cfg.listens);
+	ck_assert_uint_eq(cfg.n_listens_tls, 2);
+	ck_assert_str_eq(cfg.listens_tls[0].text, "127.0.0.1:8443");
+	ck_assert_str_eq(cfg.listens_tls[1].text, "[::1]:8443");
+	ck_assert_int_eq(cfg.listens_tls[1].ss.ss_family, AF_INET6);
+	ck_assert_uint_eq(cfg.listens_tls[1].len, sizeof(struct sockaddr_in6));
+	/* the line of the first */
+	ck_assert_uint_eq(cfg.listen_tls_line, 3);
+	rh_config_finish(&cfg);
+
+	/* both kinds, in any order, the same port on other hosts; names resolve, passive */
+	load_ok("[server]\nlisten_tls = 0.0.0.0:443\ncert = /c.pem\nlisten = 0.0.0.0:80\nlisten_tls = localhost:8443\n"
+		BACKEND, &cfg);
+	ck_assert_uint_eq(cfg.n_listens, 1);
+	ck_assert_str_eq(cfg.listens[0].text, "0.0.0.0:80");
+	ck_assert_uint_eq(cfg.n_listens_tls, 2);
+	ck_assert_str_eq(cfg.listens_tls[0].text, "0.0.0.0:443");
+	ck_assert_msg(strcmp(cfg.listens_tls[1].text, "127.0.0.1:8443") == 0 ||
+			      strcmp(cfg.listens_tls[1].text, "[::1]:8443") == 0,
+		      "%s", cfg.listens_tls[1].text);
+	ck_assert_uint_eq(cfg.listen_tls_line, 2);
+	rh_config_finish(&cfg);
+
+	/* neither: the default plain listener, no TLS one */
+	load_ok("[server]\nthreads = 1\n" BACKEND, &cfg);
+	ck_assert_uint_eq(cfg.n_listens, 1);
+	ck_assert_str_eq(cfg.listens[0].text, "0.0.0.0:6188");
+	ck_assert_uint_eq(cfg.n_listens_tls, 0);
+	rh_config_finish(&cfg);
+
+	/* a cert without listen_tls is accepted (and unused) */
+	load_ok("[server]\ncert = /c.pem\n" BACKEND, &cfg);
+	ck_assert_uint_eq(cfg.n_listens, 1);
+	ck_assert_str_eq(cfg.listens[0].text, "0.0.0.0:6188");
+	ck_assert_uint_eq(cfg.n_listens_tls, 0);
+	ck_assert_uint_eq(cfg.n_certs, 1);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(cert_pairs)
+{
+	struct rh_config cfg;
+
+	/* two pairs, a cert without key in between and at the end; keys follow their cert even across
+	 * sections; the files are not read */
+	load_ok("[server]\n"
+		"cert = /etc/rh/default.crt\n"
+		"key = /etc/rh/default.key\n"
+		"cert = /etc/rh/both.pem\n"
+		"listen_tls = 127.0.0.1:8443\n"
+		"cert = /etc/rh/other.crt\n"
+		BACKEND
+		"[server]\n"
+		"key = /etc/rh/other.key\n"
+		"cert = /nonexistent/last.pem\n",
+		&cfg);
+	ck_assert_uint_eq(cfg.n_certs, 4);
+	ck_assert_str_eq(cfg.certs[0].cert, "/etc/rh/default.crt");
+	ck_assert_str_eq(cfg.certs[0].key, "/etc/rh/default.key");
+	ck_assert_uint_eq(cfg.certs[0].cert_line, 2);
+	ck_assert_uint_eq(cfg.certs[0].key_line, 3);
+	ck_assert_str_eq(cfg.certs[1].cert, "/etc/rh/both.pem");
+	ck_assert_str_eq(cfg.certs[1].key, "/etc/rh/both.pem");
+	ck_assert_ptr_ne(cfg.certs[1].key, cfg.certs[1].cert); /* each owned */
+	ck_assert_uint_eq(cfg.certs[1].cert_line, 4);
+	ck_assert_uint_eq(cfg.certs[1].key_line, 4);
+	ck_assert_str_eq(cfg.certs[2].cert, "/etc/rh/other.crt");
+	ck_assert_str_eq(cfg.certs[2].key, "/etc/rh/other.key");
+	ck_assert_uint_eq(cfg.certs[2].cert_line, 6);
+	ck_assert_uint_eq(cfg.certs[2].key_line, 10);
+	ck_assert_str_eq(cfg.certs[3].cert, "/nonexistent/last.pem");
+	ck_assert_str_eq(cfg.certs[3].key, "/nonexistent/last.pem");
+	ck_assert_uint_eq(cfg.certs[3].cert_line, 11);
+	ck_assert_uint_eq(cfg.certs[3].key_line, 11);
+	ck_assert_uint_eq(cfg.n_listens_tls, 1);
+	ck_assert_uint_eq(cfg.n_listens, 0);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(upstream_tls)
+{
+	struct rh_config cfg;
+
+	load_ok(BACKEND "sni = api.example.com\n\ntls = true\nverify = false\nca_file = /etc/rh/ca.pem\n", &cfg);
+	ck_assert(cfg.tls);
+	ck_assert_uint_eq(cfg.tls_line, 5);
+	ck_assert_str_eq(cfg.sni, "api.example.com");
+	ck_assert(!cfg.verify);
+	ck_assert_str_eq(cfg.ca_file, "/etc/rh/ca.pem");
+	ck_assert_uint_eq(cfg.ca_file_line, 7);
+	/* health_check tls follows upstream tls */
+	ck_assert(cfg.health_tls);
+	ck_assert_uint_eq(cfg.cert_warn_days, 14);
+	rh_config_finish(&cfg);
+
+	/* the last tls wins, and its line is kept; an empty ca_file is the system store again; sni may
+	 * be an IP address */
+	load_ok(BACKEND "tls = on\nca_file = /x.pem\ntls = 0\nca_file =\nsni = 192.0.2.1\n", &cfg);
+	ck_assert(!cfg.tls);
+	ck_assert_uint_eq(cfg.tls_line, 5);
+	ck_assert_ptr_null(cfg.ca_file);
+	ck_assert_uint_eq(cfg.ca_file_line, 0);
+	ck_assert_str_eq(cfg.sni, "192.0.2.1");
+	ck_assert(!cfg.health_tls);
+	rh_config_finish(&cfg);
+
+	load_ok(BACKEND "sni = 2001:db8::1\n", &cfg);
+	ck_assert_str_eq(cfg.sni, "2001:db8::1");
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(health_tls)
+{
+	struct rh_config cfg;
+
+	/* [health_check] before [upstream]: still follows upstream tls */
+	load_ok("[health_check]\ntype = tcp\n" BACKEND "tls = true\n", &cfg);
+	ck_assert(cfg.tls);
+	ck_assert(cfg.health_tls);
+	rh_config_finish(&cfg);
+
+	/* [health_check] after [upstream] */
+	load_ok(BACKEND "tls = true\n[health_check]\nrise = 2\n", &cfg);
+	ck_assert(cfg.health_tls);
+	rh_config_finish(&cfg);
+
+	/* explicit false wins over upstream tls = true, in both orders */
+	load_ok(BACKEND "tls = true\n[health_check]\ntls = false\n", &cfg);
+	ck_assert(cfg.tls);
+	ck_assert(!cfg.health_tls);
+	rh_config_finish(&cfg);
+	load_ok("[health_check]\ntls = no\n" BACKEND "tls = yes\n", &cfg);
+	ck_assert(cfg.tls);
+	ck_assert(!cfg.health_tls);
+	rh_config_finish(&cfg);
+
+	/* and explicit true without upstream tls */
+	load_ok(BACKEND "[health_check]\ntls = true\n", &cfg);
+	ck_assert(!cfg.tls);
+	ck_assert(cfg.health_tls);
+	rh_config_finish(&cfg);
+
+	/* cert_warn_days: 0 disables, 3650 is the top */
+	load_ok(BACKEND "[health_check]\ncert_warn_days = 0\n", &cfg);
+	ck_assert_uint_eq(cfg.cert_warn_days, 0);
+	rh_config_finish(&cfg);
+	load_ok(BACKEND "[health_check]\ncert_warn_days = 3650\n", &cfg);
+	ck_assert_uint_eq(cfg.cert_warn_days, 3650);
 	rh_config_finish(&cfg);
 }
 END_TEST
@@ -383,7 +587,11 @@ END_TEST
 START_TEST(err_unknown_key)
 {
 	load_err("[server]\nthreads = 2\nbogus = 1\n" BACKEND,
-		 ":3: server.bogus: unknown key (valid in [server]: listen, threads, max_connections)");
+		 ":3: server.bogus: unknown key (valid in [server]: listen, threads, max_connections, listen_tls, cert, "
+		 "key)");
+	load_err(BACKEND "[health_check]\ncert_warn = 1\n",
+		 ":4: health_check.cert_warn: unknown key (valid in [health_check]: type, frequency, timeout, rise, fall, "
+		 "path, expect, tls, cert_warn_days)");
 	load_err(BACKEND "weight = 2\n",
 		 ":3: upstream.weight: unknown key (valid in [upstream]: algorithm, hash_key, backend, max_iterations, "
 		 "keepalive, host_header, tls, sni, verify, ca_file)");
@@ -435,6 +643,10 @@ START_TEST(err_bad_bool)
 	load_err(BACKEND "verify = maybe\n",
 		 ":3: upstream.verify: 'maybe': not a boolean (use true/false, yes/no, on/off, 1/0)");
 	load_err(BACKEND "tls = 2\n", ":3: upstream.tls: '2': not a boolean (use true/false, yes/no, on/off, 1/0)");
+	load_err(BACKEND "tls =\n", ":3: upstream.tls: missing value");
+	load_err(BACKEND "[health_check]\ntls = sometimes\n",
+		 ":4: health_check.tls: 'sometimes': not a boolean (use true/false, yes/no, on/off, 1/0)");
+	load_err(BACKEND "[health_check]\ntls =\n", ":4: health_check.tls: missing value");
 }
 END_TEST
 
@@ -452,6 +664,11 @@ START_TEST(err_int_range)
 		 ":3: upstream.keepalive: '12abc': not a number (trailing characters) (0..100000)");
 	load_err(BACKEND "[health_check]\nrise = 0\n", ":4: health_check.rise: '0': out of range (1..1000)");
 	load_err(BACKEND "[health_check]\nfall = 1001\n", ":4: health_check.fall: '1001': out of range (1..1000)");
+	load_err(BACKEND "[health_check]\ncert_warn_days = 3651\n",
+		 ":4: health_check.cert_warn_days: '3651': out of range (0..3650)");
+	load_err(BACKEND "[health_check]\ncert_warn_days = -1\n",
+		 ":4: health_check.cert_warn_days: '-1': negative number (0..3650)");
+	load_err(BACKEND "[health_check]\ncert_warn_days =\n", ":4: health_check.cert_warn_days: missing value");
 	load_err("[server]\nthreads =\n" BACKEND, ":2: server.threads: missing value");
 }
 END_TEST
@@ -514,9 +731,56 @@ START_TEST(err_algorithm)
 }
 END_TEST
 
-START_TEST(err_tls)
+START_TEST(err_listen_tls)
 {
-	load_err(BACKEND "tls = true\n", ":3: upstream.tls: not supported in this version (TLS lands with the TLS issue)");
+	load_err("[server]\nlisten = 127.0.0.1:8443\nlisten_tls = 127.0.0.1:8443\ncert = /c.pem\n" BACKEND,
+		 ":3: server.listen_tls: duplicate listen address 127.0.0.1:8443");
+	load_err("[server]\ncert = /c.pem\nlisten_tls = [::1]:8443\nlisten = [::1]:8443\n" BACKEND,
+		 ":4: server.listen: duplicate listen address [::1]:8443");
+	load_err("[server]\ncert = /c.pem\nlisten_tls = 127.0.0.1:8443\nlisten_tls = 127.0.0.1:8443\n" BACKEND,
+		 ":4: server.listen_tls: duplicate listen address 127.0.0.1:8443");
+	load_err("[server]\nlisten_tls = ::1:443\n" BACKEND,
+		 ":2: server.listen_tls: bad address '::1:443': IPv6 address needs brackets, e.g. [::1]:80");
+	load_err("[server]\nlisten_tls =\n" BACKEND, ":2: server.listen_tls: missing value");
+	load_err_prefix("[server]\ncert = /c.pem\nlisten_tls = nohost.invalid:443\n" BACKEND,
+			":3: server.listen_tls: cannot resolve 'nohost.invalid': ");
+
+	/* no certificate: named at the first listen_tls line, found once the whole file is read */
+	load_err("[server]\nlisten = 127.0.0.1:80\n\nlisten_tls = 127.0.0.1:443\nlisten_tls = 127.0.0.1:444\n" BACKEND,
+		 ":4: server.listen_tls: needs a certificate (server.cert)");
+	load_err(BACKEND "[server]\nlisten_tls = 0.0.0.0:443\nkey = /k.pem\n",
+		 ":5: server.key: no server.cert before it (each key follows its cert)");
+}
+END_TEST
+
+START_TEST(err_cert_key)
+{
+	load_err("[server]\nkey = /k.pem\ncert = /c.pem\n" BACKEND,
+		 ":2: server.key: no server.cert before it (each key follows its cert)");
+	load_err("[server]\ncert = /c.pem\nkey = /k.pem\nlisten_tls = 0.0.0.0:443\nkey = /k2.pem\n" BACKEND,
+		 ":5: server.key: the cert on line 2 already has a key (line 3)");
+	load_err("[server]\ncert = /a.pem\ncert = /c.pem\nkey = /k.pem\nkey = /k.pem\n" BACKEND,
+		 ":5: server.key: the cert on line 3 already has a key (line 4)");
+	load_err("[server]\ncert =\n" BACKEND, ":2: server.cert: missing value");
+	load_err("[server]\ncert = /c.pem\nkey =\n" BACKEND, ":3: server.key: missing value");
+	/* an error after some certs were taken frees them (LSan checks) */
+	load_err("[server]\ncert = /a.pem\nkey = /a.key\ncert = /b.pem\nlisten_tls = 0.0.0.0:443\n" BACKEND
+		 "tls = bad\n",
+		 ":8: upstream.tls: 'bad': not a boolean (use true/false, yes/no, on/off, 1/0)");
+	load_err("[server]\ncert = /a.pem\nlisten_tls = 0.0.0.0:443\n", ": upstream.backend: no backends configured");
+}
+END_TEST
+
+START_TEST(err_sni)
+{
+	load_err(BACKEND "sni = a b\n",
+		 ":3: upstream.sni: 'a b': space, control or non-ASCII character (expected a host name)");
+	load_err(BACKEND "sni = host\x01name\n",
+		 ":3: upstream.sni: 'host\x01name': space, control or non-ASCII character (expected a host name)");
+	load_err(BACKEND "sni = caf\xc3\xa9.example\n",
+		 ":3: upstream.sni: 'caf\xc3\xa9.example': space, control or non-ASCII character (expected a host name)");
+	load_err(BACKEND "sni = a\x7f\n",
+		 ":3: upstream.sni: 'a\x7f': space, control or non-ASCII character (expected a host name)");
 }
 END_TEST
 
@@ -695,6 +959,10 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, listen_forms);
 	tcase_add_test(tc, shipped_example);
 	tcase_add_test(tc, contract_example);
+	tcase_add_test(tc, listen_tls_forms);
+	tcase_add_test(tc, cert_pairs);
+	tcase_add_test(tc, upstream_tls);
+	tcase_add_test(tc, health_tls);
 	tcase_add_test(tc, finish_is_idempotent);
 	suite_add_tcase(s, tc);
 
@@ -709,7 +977,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, err_unresolvable);
 	tcase_add_test(tc, err_weight);
 	tcase_add_test(tc, err_algorithm);
-	tcase_add_test(tc, err_tls);
+	tcase_add_test(tc, err_listen_tls);
+	tcase_add_test(tc, err_cert_key);
+	tcase_add_test(tc, err_sni);
 	tcase_add_test(tc, err_other_values);
 	tcase_add_test(tc, err_no_backends);
 	tcase_add_test(tc, err_syntax);

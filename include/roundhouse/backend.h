@@ -21,6 +21,9 @@ struct rh_backend {
 	char name[RH_ADDR_TEXT_LEN]; /* shown in logs: the numeric address, "127.0.0.1:8081" */
 	unsigned weight;
 	alignas(64) atomic_uint active; /* open upstream connections, for least_conn (later) */
+	/* hash of the last TLS failure logged for this backend (0: none since the last success), so
+	 * a broken backend is logged once per distinct reason, not once per request */
+	atomic_uint_fast32_t tls_failure_logged;
 };
 
 struct rh_backend_view {

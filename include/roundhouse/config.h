@@ -10,6 +10,7 @@
 
 #define RH_CONFIG_ERR_LEN 512
 #define RH_ADDR_TEXT_LEN 80 /* "[v6]:port" or "name:port" with room to spare */
+#define RH_DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt" /* Debian's system store */
 
 struct rh_sockaddr {
 	struct sockaddr_storage ss;
@@ -40,6 +41,15 @@ struct rh_backend_conf {
 	unsigned line;               /* line of the file it came from */
 };
 
+/* One edge certificate: "cert = PATH" then optionally "key = PATH" in [server] (the key defaults to
+ * the cert file, for a PEM holding both). The first is the default; the others are chosen by the
+ * client's SNI against the names in each certificate. */
+struct rh_cert_conf {
+	char *cert;
+	char *key;
+	unsigned cert_line, key_line; /* key_line == cert_line when the key comes from the cert file */
+};
+
 struct rh_config {
 	char *path; /* the file this came from (owned) */
 
@@ -48,6 +58,11 @@ struct rh_config {
 	size_t n_listens;
 	unsigned threads;          /* "threads"; 0 in the file is resolved to the online CPU count */
 	unsigned max_connections;  /* "max_connections", per process, default 65536 */
+	struct rh_sockaddr *listens_tls; /* "listen_tls", repeatable: TLS-terminating listeners */
+	size_t n_listens_tls;
+	unsigned listen_tls_line;        /* line of the first listen_tls (for errors) */
+	struct rh_cert_conf *certs;      /* "cert"/"key" pairs in file order; [0] is the default */
+	size_t n_certs;
 
 	/* [upstream] */
 	enum rh_lb_algorithm algorithm; /* only round_robin is accepted in this version */
@@ -56,10 +71,12 @@ struct rh_config {
 	unsigned max_iterations; /* default 256 */
 	unsigned keepalive;      /* idle upstream connections per worker per backend, default 64 */
 	char *host_header;       /* NULL when unset: keep the client's Host */
-	bool tls;                /* accepted only as false until the TLS issue lands */
-	char *sni;
+	bool tls;                /* speak TLS to the backends */
+	unsigned tls_line;       /* line of "tls" (0 when unset), for errors about the TLS set-up */
+	char *sni;               /* NULL: each backend's host name as written, none for an IP literal */
 	bool verify;             /* default true */
-	char *ca_file;
+	char *ca_file;           /* NULL: the system store, RH_DEFAULT_CA_FILE */
+	unsigned ca_file_line;
 	char *hash_key;          /* kept for consistent_hash; default "uri" */
 
 	/* [health_check] */
@@ -69,6 +86,8 @@ struct rh_config {
 	unsigned rise, fall;             /* default 1 each */
 	char *health_path;               /* default "/" */
 	unsigned expect_lo, expect_hi;   /* default 200-200 */
+	bool health_tls;                 /* "tls": probes complete a TLS handshake; default = upstream tls */
+	unsigned cert_warn_days;         /* warn this many days before a backend certificate expires, 14 */
 
 	/* [timeouts] */
 	uint32_t connect_ms;       /* default 3000 */

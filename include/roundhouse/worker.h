@@ -16,6 +16,9 @@
 
 struct rh_config;
 struct rh_pool;
+struct rh_tls_upstream;
+struct rh_tls_edge;
+struct ssl_session_st;
 struct rh_conn;
 struct rh_upconn;
 
@@ -28,8 +31,11 @@ enum rh_ep_kind {
 	RH_EP_WAKE,
 };
 
+struct ssl_st;
+
 struct rh_ep {
 	int fd;
+	struct ssl_st *tls; /* NULL for plain TCP; see tls.h */
 	uint8_t kind;
 	bool readable;
 	bool writable;
@@ -58,6 +64,8 @@ struct rh_server {
 	char *host_line;  /* "Host: NAME\r\n" when host_header is set, else NULL */
 	size_t host_line_len;
 	unsigned conns_per_worker; /* max_connections split across workers */
+	struct rh_tls_upstream *tls_up; /* TLS to the backends, or NULL */
+	struct rh_tls_edge *tls_edge;   /* certificates for listen_tls, or NULL */
 	atomic_bool stopping;
 };
 
@@ -66,6 +74,7 @@ struct rh_server {
  * (removed from the interest set) instead of being left readable. */
 struct rh_listener {
 	struct rh_ep ep;
+	const struct rh_tls_edge *tls; /* a listen_tls address: clients start with a handshake */
 };
 
 /* Idle upstream connections to one backend, most recently used first. */
@@ -80,6 +89,11 @@ struct rh_worker_stats {
 	uint64_t upstream_connects;
 	uint64_t upstream_reused;
 	uint64_t responses_local; /* errors answered by the proxy itself */
+	uint64_t upstream_tls_full;    /* upstream handshakes without / with session resumption */
+	uint64_t upstream_tls_resumed;
+	uint64_t edge_tls_full;        /* client handshakes on listen_tls */
+	uint64_t edge_tls_resumed;
+	uint64_t edge_tls_failed;
 };
 
 struct rh_worker {
@@ -123,6 +137,9 @@ struct rh_worker {
 	bool draining;
 	uint64_t drain_deadline;
 	uint64_t last_connect_log; /* rate limit for upstream failure logs */
+
+	struct ssl_session_st **tls_sessions; /* [n_backends]: last session per backend (TLS upstream) */
+	char *tls_scratch;                    /* RH_TLS_RECORD bytes: small spans gathered for a write */
 
 	struct rh_worker_stats stats;
 };

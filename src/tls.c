@@ -1,0 +1,758 @@
+/* TLS with BoringSSL: contexts for both directions, a BIO over the worker's sockets that keeps the
+ * epoll readiness flags, non-blocking handshakes, reads and gathered writes. See tls.h. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "roundhouse/config.h"
+#include "roundhouse/backend.h"
+#include "roundhouse/log.h"
+#include "roundhouse/tls.h"
+#include "roundhouse/worker.h"
+
+/* ALPN in wire format: only HTTP/1.1 is spoken on either side */
+static const uint8_t alpn_http11[] = "\x08http/1.1";
+#define ALPN_HTTP11_LEN (sizeof(alpn_http11) - 1)
+
+/* TLS 1.2 suites: forward secrecy and AEAD only (TLS 1.3 suites are fixed by BoringSSL) */
+static const char cipher_list[] = "ECDHE+AESGCM:ECDHE+CHACHA20";
+
+struct upstream_names {
+	char *sni;    /* sent as SNI; NULL for none */
+	char *verify; /* checked against the certificate: a DNS name or an IP address */
+	bool verify_is_ip;
+};
+
+struct rh_tls_upstream {
+	SSL_CTX *ctx;
+	bool verify;
+	size_t n;
+	struct upstream_names *names; /* [n], by backend id */
+};
+
+struct edge_cert {
+	SSL_CTX *ctx;
+	X509 *leaf; /* for matching the client's SNI against its names */
+};
+
+struct rh_tls_edge {
+	struct edge_cert *certs; /* [0] is the default */
+	size_t n;
+};
+
+/* the worker's session slot of a client SSL (NULL for probes) */
+static int slot_index = -1;
+static BIO_METHOD *ep_bio_method;
+static _Thread_local char last_failure[192];
+
+/* ---- errors ---- */
+
+/* "WRONG_VERSION_NUMBER" -> "wrong version number" */
+static void
+reason_text(uint32_t e, char *buf, size_t len)
+{
+	const char *r = ERR_reason_error_string(e);
+	size_t i;
+
+	if (!r) {
+		snprintf(buf, len, "TLS error %08x", e);
+		return;
+	}
+	for (i = 0; r[i] && i + 1 < len; i++)
+		buf[i] = r[i] == '_' ? ' ' : (char)tolower((unsigned char)r[i]);
+	buf[i] = '\0';
+}
+
+/* Records why <ssl> failed after <ret> from an SSL call, in the thread's last_failure. */
+static void
+note_failure(SSL *ssl, int ret)
+{
+	int e = SSL_get_error(ssl, ret);
+	int saved_errno = errno;
+	long vr = SSL_get_verify_result(ssl);
+	uint32_t err = ERR_peek_error();
+
+	if (vr != X509_V_OK && ERR_GET_REASON(err) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+		snprintf(last_failure, sizeof(last_failure), "certificate verify failed: %s",
+			 X509_verify_cert_error_string(vr));
+	} else if (e == SSL_ERROR_SYSCALL) {
+		snprintf(last_failure, sizeof(last_failure), "%s",
+			 saved_errno ? strerror(saved_errno) : "connection closed by peer");
+	} else if (err) {
+		reason_text(err, last_failure, sizeof(last_failure));
+	} else {
+		snprintf(last_failure, sizeof(last_failure), "TLS error (code %d)", e);
+	}
+	ERR_clear_error();
+	errno = saved_errno ? saved_errno : EPROTO;
+}
+
+const char *
+rh_tls_failure(const struct rh_ep *ep, char *buf, size_t len)
+{
+	(void)ep;
+	snprintf(buf, len, "%s", last_failure[0] ? last_failure : "unknown TLS error");
+	return buf;
+}
+
+/* The current OpenSSL error queue as one line, for start-up messages. */
+static const char *
+queue_text(char *buf, size_t len)
+{
+	uint32_t e = ERR_get_error();
+	if (!e)
+		snprintf(buf, len, "unknown error");
+	else
+		reason_text(e, buf, len);
+	ERR_clear_error();
+	return buf;
+}
+
+/* ---- the socket BIO ---- */
+
+/* Reads and writes on the rh_ep's fd, clearing its readiness flags exactly as the plain paths do:
+ * EAGAIN or a short read/write means the socket was drained/filled, so the flag waits for the next
+ * edge-triggered event. */
+static int
+ep_bio_read(BIO *bio, char *out, int len)
+{
+	struct rh_ep *ep = BIO_get_data(bio);
+
+	BIO_clear_retry_flags(bio);
+	for (;;) {
+		ssize_t n = read(ep->fd, out, (size_t)len);
+		if (n > 0) {
+			if (n < len && !ep->eof)
+				ep->readable = false;
+			return (int)n;
+		}
+		if (n == 0) {
+			errno = 0; /* EOF: SSL_ERROR_SYSCALL with errno 0 */
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			ep->readable = false;
+			BIO_set_retry_read(bio);
+		}
+		return -1;
+	}
+}
+
+static int
+ep_bio_write(BIO *bio, const char *in, int len)
+{
+	struct rh_ep *ep = BIO_get_data(bio);
+
+	BIO_clear_retry_flags(bio);
+	for (;;) {
+		ssize_t n = write(ep->fd, in, (size_t)len);
+		if (n >= 0) {
+			if (n < len)
+				ep->writable = false;
+			return (int)n;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			ep->writable = false;
+			BIO_set_retry_write(bio);
+		}
+		return -1;
+	}
+}
+
+static long
+ep_bio_ctrl(BIO *bio, int cmd, long num, void *ptr)
+{
+	(void)bio, (void)num, (void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static bool
+attach_bio(SSL *ssl, struct rh_ep *ep)
+{
+	BIO *bio = BIO_new(ep_bio_method);
+
+	if (!bio)
+		return false;
+	BIO_set_data(bio, ep);
+	BIO_set_init(bio, 1);
+	SSL_set_bio(ssl, bio, bio);
+	return true;
+}
+
+static int
+global_init(void)
+{
+	if (ep_bio_method)
+		return 0;
+	/* main thread, before any worker starts: no race on these statics */
+	slot_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	ep_bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "rh_ep");
+	if (slot_index < 0 || !ep_bio_method)
+		return -1;
+	BIO_meth_set_read(ep_bio_method, ep_bio_read);
+	BIO_meth_set_write(ep_bio_method, ep_bio_write);
+	BIO_meth_set_ctrl(ep_bio_method, ep_bio_ctrl);
+	return 0;
+}
+
+/* ---- shared context settings ---- */
+
+static bool
+ctx_common(SSL_CTX *ctx)
+{
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	return SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) &&
+	       SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) &&
+	       SSL_CTX_set_strict_cipher_list(ctx, cipher_list);
+}
+
+/* ---- upstream ---- */
+
+/* Keeps each new session the backend issues in the worker's slot for it (TLS 1.3 tickets arrive
+ * after the handshake, so this runs from SSL_read too). Returns 1: the slot owns the reference. */
+static int
+new_session(SSL *ssl, SSL_SESSION *session)
+{
+	SSL_SESSION **slot = SSL_get_ex_data(ssl, slot_index);
+
+	if (!slot)
+		return 0;
+	if (*slot)
+		SSL_SESSION_free(*slot);
+	*slot = session;
+	return 1;
+}
+
+/* The host part of "name:port" or "[v6]:port" into <out>. */
+static void
+spec_host(const char *spec, char *out, size_t len)
+{
+	const char *end;
+
+	if (spec[0] == '[') {
+		spec++;
+		end = strchr(spec, ']');
+	} else {
+		end = strrchr(spec, ':');
+	}
+	size_t n = end ? (size_t)(end - spec) : strlen(spec);
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, spec, n);
+	out[n] = '\0';
+}
+
+static bool
+is_ip_text(const char *s)
+{
+	unsigned char tmp[sizeof(struct in6_addr)];
+	return inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1;
+}
+
+static void
+upstream_free_names(struct rh_tls_upstream *u)
+{
+	for (size_t i = 0; u->names && i < u->n; i++) {
+		free(u->names[i].sni);
+		free(u->names[i].verify);
+	}
+	free(u->names);
+}
+
+int
+rh_tls_upstream_create(const struct rh_config *cfg, struct rh_tls_upstream **out, char *err,
+		       size_t errlen)
+{
+	char why[160];
+	struct rh_tls_upstream *u;
+
+	*out = NULL;
+	if (!cfg->tls)
+		return 0;
+	if (global_init() == -1 || !(u = calloc(1, sizeof(*u)))) {
+		snprintf(err, errlen, "TLS: out of memory");
+		return -1;
+	}
+	u->verify = cfg->verify;
+	u->n = cfg->n_backends;
+	u->ctx = SSL_CTX_new(TLS_method());
+	u->names = calloc(u->n ? u->n : 1, sizeof(*u->names));
+	if (!u->ctx || !u->names || !ctx_common(u->ctx) ||
+	    SSL_CTX_set_alpn_protos(u->ctx, alpn_http11, ALPN_HTTP11_LEN) != 0) {
+		snprintf(err, errlen, "TLS: cannot set up the upstream context: %s",
+			 queue_text(why, sizeof(why)));
+		goto fail;
+	}
+	/* verify = false still runs verification (for the health probe's report) but ignores it */
+	SSL_CTX_set_verify(u->ctx, cfg->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	const char *ca = cfg->ca_file ? cfg->ca_file : RH_DEFAULT_CA_FILE;
+	if (!SSL_CTX_load_verify_locations(u->ctx, ca, NULL)) {
+		queue_text(why, sizeof(why));
+		if (cfg->ca_file) {
+			snprintf(err, errlen, "%s:%u: upstream.ca_file: cannot load CA certificates from %s: %s",
+				 cfg->path, cfg->ca_file_line, ca, why);
+			goto fail;
+		}
+		if (cfg->verify) {
+			snprintf(err, errlen,
+				 "%s:%u: upstream.tls: cannot load the system CA store %s (%s): set ca_file, "
+				 "or verify = false",
+				 cfg->path, cfg->tls_line, ca, why);
+			goto fail;
+		}
+	}
+	/* sessions are kept per worker and backend by new_session, not in the context's cache */
+	SSL_CTX_set_session_cache_mode(u->ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+	SSL_CTX_sess_set_new_cb(u->ctx, new_session);
+
+	for (size_t i = 0; i < u->n; i++) {
+		char host[RH_ADDR_TEXT_LEN];
+		spec_host(cfg->backends[i].spec, host, sizeof(host));
+		const char *name = cfg->sni ? cfg->sni : host;
+		struct upstream_names *nm = &u->names[i];
+		nm->verify_is_ip = is_ip_text(name);
+		nm->verify = strdup(name);
+		/* RFC 6066: no SNI for an IP address */
+		nm->sni = nm->verify_is_ip ? NULL : strdup(name);
+		if (!nm->verify || (!nm->verify_is_ip && !nm->sni)) {
+			snprintf(err, errlen, "TLS: out of memory");
+			goto fail;
+		}
+	}
+	*out = u;
+	return 0;
+fail:
+	rh_tls_upstream_destroy(u);
+	return -1;
+}
+
+void
+rh_tls_upstream_destroy(struct rh_tls_upstream *u)
+{
+	if (!u)
+		return;
+	SSL_CTX_free(u->ctx);
+	upstream_free_names(u);
+	free(u);
+}
+
+/* A client SSL for backend <b> with its SNI and the name to verify. */
+static SSL *
+client_ssl(const struct rh_tls_upstream *u, const struct rh_backend *b)
+{
+	const struct upstream_names *nm = &u->names[b->id];
+	SSL *ssl = SSL_new(u->ctx);
+
+	if (!ssl)
+		return NULL;
+	SSL_set_connect_state(ssl);
+	X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+	X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if ((nm->sni && !SSL_set_tlsext_host_name(ssl, nm->sni)) ||
+	    !(nm->verify_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, nm->verify)
+			       : X509_VERIFY_PARAM_set1_host(param, nm->verify, strlen(nm->verify)))) {
+		SSL_free(ssl);
+		ERR_clear_error();
+		return NULL;
+	}
+	return ssl;
+}
+
+bool
+rh_tls_connect_start(const struct rh_tls_upstream *u, const struct rh_backend *b, struct rh_ep *ep,
+		     SSL_SESSION **session_slot)
+{
+	SSL *ssl = client_ssl(u, b);
+
+	if (!ssl)
+		return false;
+	if (!attach_bio(ssl, ep)) {
+		SSL_free(ssl);
+		return false;
+	}
+	SSL_set_ex_data(ssl, slot_index, session_slot);
+	if (*session_slot)
+		SSL_set_session(ssl, *session_slot);
+	ep->tls = ssl;
+	return true;
+}
+
+/* ---- edge ---- */
+
+static int
+alpn_select(SSL *ssl, const uint8_t **out, uint8_t *out_len, const uint8_t *in, unsigned in_len,
+	    void *arg)
+{
+	(void)ssl, (void)arg;
+	for (unsigned i = 0; i < in_len;) {
+		unsigned len = in[i];
+		if (i + 1 + len > in_len)
+			break;
+		if (len == ALPN_HTTP11_LEN - 1 && memcmp(in + i + 1, alpn_http11 + 1, len) == 0) {
+			*out = in + i + 1;
+			*out_len = (uint8_t)len;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		i += 1 + len;
+	}
+	return SSL_TLSEXT_ERR_NOACK; /* no http/1.1 offered: carry on without ALPN */
+}
+
+/* Picks the certificate whose names match the client's SNI; the default otherwise. */
+static int
+select_cert(SSL *ssl, int *alert, void *arg)
+{
+	const struct rh_tls_edge *e = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+	(void)alert;
+	if (!name || e->n < 2)
+		return SSL_TLSEXT_ERR_OK;
+	for (size_t i = 0; i < e->n; i++) {
+		if (X509_check_host(e->certs[i].leaf, name, strlen(name), 0, NULL) == 1) {
+			if (i)
+				SSL_set_SSL_CTX(ssl, e->certs[i].ctx);
+			break;
+		}
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* Whether <path> can be opened for reading; the reason in <why> if not. */
+static bool
+readable_file(const char *path, char *why, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(why, len, "%s", strerror(errno));
+		return false;
+	}
+	fclose(f);
+	return true;
+}
+
+/* Warns at start-up about an edge certificate that is expired or about to be. */
+static void
+warn_edge_expiry(const struct rh_config *cfg, const struct rh_cert_conf *cc, X509 *leaf)
+{
+	int days = 0, secs = 0;
+	ASN1_TIME *now = ASN1_TIME_set(NULL, time(NULL));
+
+	if (now && ASN1_TIME_diff(&days, &secs, now, X509_get0_notAfter(leaf))) {
+		if (days < 0 || (days == 0 && secs <= 0))
+			rh_log_warn("%s:%u: server.cert: %s has expired", cfg->path, cc->cert_line, cc->cert);
+		else if (days < 14)
+			rh_log_warn("%s:%u: server.cert: %s expires in %d day(s)", cfg->path, cc->cert_line,
+				    cc->cert, days);
+	}
+	ASN1_TIME_free(now);
+}
+
+static SSL_CTX *
+edge_ctx(const struct rh_config *cfg, const struct rh_cert_conf *cc, char *err, size_t errlen)
+{
+	char why[160];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+
+	if (!ctx || !ctx_common(ctx)) {
+		snprintf(err, errlen, "TLS: cannot set up a server context: %s", queue_text(why, sizeof(why)));
+		goto fail;
+	}
+	if (!readable_file(cc->cert, why, sizeof(why)) ||
+	    !SSL_CTX_use_certificate_chain_file(ctx, cc->cert)) {
+		if (ERR_peek_error())
+			queue_text(why, sizeof(why));
+		snprintf(err, errlen, "%s:%u: server.cert: cannot load a certificate from %s: %s",
+			 cfg->path, cc->cert_line, cc->cert, why);
+		goto fail;
+	}
+	if (!readable_file(cc->key, why, sizeof(why)) ||
+	    !SSL_CTX_use_PrivateKey_file(ctx, cc->key, SSL_FILETYPE_PEM)) {
+		if (ERR_peek_error())
+			queue_text(why, sizeof(why));
+		snprintf(err, errlen, "%s:%u: server.key: cannot load a private key from %s: %s",
+			 cfg->path, cc->key_line, cc->key, why);
+		goto fail;
+	}
+	if (!SSL_CTX_check_private_key(ctx)) {
+		ERR_clear_error();
+		snprintf(err, errlen, "%s:%u: server.key: %s does not match the certificate in %s",
+			 cfg->path, cc->key_line, cc->key, cc->cert);
+		goto fail;
+	}
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* resumption by tickets only (keys made and rotated by BoringSSL): no cache, no lock */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+int
+rh_tls_edge_create(const struct rh_config *cfg, struct rh_tls_edge **out, char *err, size_t errlen)
+{
+	struct rh_tls_edge *e = NULL;
+
+	*out = NULL;
+	if (cfg->n_certs == 0)
+		return 0; /* config.c insists on a cert when there is a listen_tls */
+	if (global_init() == -1 || !(e = calloc(1, sizeof(*e))) ||
+	    !(e->certs = calloc(cfg->n_certs, sizeof(*e->certs)))) {
+		free(e);
+		snprintf(err, errlen, "TLS: out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_certs; i++) {
+		struct edge_cert *ec = &e->certs[e->n];
+		if (!(ec->ctx = edge_ctx(cfg, &cfg->certs[i], err, errlen)))
+			goto fail;
+		e->n++;
+		ec->leaf = SSL_CTX_get0_certificate(ec->ctx);
+		warn_edge_expiry(cfg, &cfg->certs[i], ec->leaf);
+	}
+	SSL_CTX_set_tlsext_servername_callback(e->certs[0].ctx, select_cert);
+	SSL_CTX_set_tlsext_servername_arg(e->certs[0].ctx, e);
+	*out = e;
+	return 0;
+fail:
+	rh_tls_edge_destroy(e);
+	return -1;
+}
+
+void
+rh_tls_edge_destroy(struct rh_tls_edge *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->n; i++)
+		SSL_CTX_free(e->certs[i].ctx);
+	free(e->certs);
+	free(e);
+}
+
+bool
+rh_tls_accept_start(const struct rh_tls_edge *e, struct rh_ep *ep)
+{
+	SSL *ssl = SSL_new(e->certs[0].ctx);
+
+	if (!ssl)
+		return false;
+	if (!attach_bio(ssl, ep)) {
+		SSL_free(ssl);
+		return false;
+	}
+	SSL_set_accept_state(ssl);
+	ep->tls = ssl;
+	return true;
+}
+
+/* ---- connections ---- */
+
+enum rh_tls_step
+rh_tls_handshake(struct rh_ep *ep)
+{
+	int r = SSL_do_handshake(ep->tls);
+
+	if (r == 1)
+		return RH_TLS_DONE;
+	switch (SSL_get_error(ep->tls, r)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return RH_TLS_WAIT;
+	default:
+		note_failure(ep->tls, r);
+		return RH_TLS_FAIL;
+	}
+}
+
+bool
+rh_tls_resumed(const struct rh_ep *ep)
+{
+	return SSL_session_reused(ep->tls);
+}
+
+ssize_t
+rh_tls_read(struct rh_ep *ep, void *buf, size_t len)
+{
+	int n = SSL_read(ep->tls, buf, len > INT_MAX ? INT_MAX : (int)len);
+
+	if (n > 0)
+		return n;
+	switch (SSL_get_error(ep->tls, n)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0; /* close_notify */
+	case SSL_ERROR_SYSCALL:
+		if (errno == 0) {
+			ERR_clear_error();
+			return 0; /* EOF without close_notify: taken as the end, as nginx does */
+		}
+		/* fall through */
+	default:
+		note_failure(ep->tls, n);
+		return -2;
+	}
+}
+
+ssize_t
+rh_tls_writev(struct rh_ep *ep, const struct iovec *iov, int cnt, char *scratch)
+{
+	const char *p = iov[0].iov_base;
+	size_t len = iov[0].iov_len;
+
+	if (len >= RH_TLS_RECORD || cnt == 1) {
+		if (len > RH_TLS_RECORD)
+			len = RH_TLS_RECORD;
+	} else {
+		/* gather small spans into one record; the same iovecs always give the same bytes, so
+		 * a retry after "would block" presents what the first attempt did */
+		len = 0;
+		for (int i = 0; i < cnt && len < RH_TLS_RECORD; i++) {
+			size_t take = iov[i].iov_len;
+			if (take > RH_TLS_RECORD - len)
+				take = RH_TLS_RECORD - len;
+			memcpy(scratch + len, iov[i].iov_base, take);
+			len += take;
+		}
+		p = scratch;
+	}
+	int n = SSL_write(ep->tls, p, (int)len);
+	if (n > 0)
+		return n;
+	switch (SSL_get_error(ep->tls, n)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return -1;
+	default:
+		note_failure(ep->tls, n);
+		return -2;
+	}
+}
+
+bool
+rh_tls_pending(const struct rh_ep *ep)
+{
+	return ep->tls && SSL_has_pending(ep->tls);
+}
+
+bool
+rh_tls_idle_ok(struct rh_ep *ep)
+{
+	char byte;
+	int n = SSL_read(ep->tls, &byte, 1);
+
+	if (n <= 0 && SSL_get_error(ep->tls, n) == SSL_ERROR_WANT_READ)
+		return true;
+	ERR_clear_error();
+	return false;
+}
+
+void
+rh_tls_close(struct rh_ep *ep, bool notify)
+{
+	SSL *ssl = ep->tls;
+
+	if (!ssl)
+		return;
+	if (notify && SSL_is_init_finished(ssl) && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
+		SSL_shutdown(ssl); /* one non-blocking attempt to send close_notify */
+	ERR_clear_error();
+	SSL_free(ssl);
+	ep->tls = NULL;
+}
+
+void
+rh_tls_notify(struct rh_ep *ep)
+{
+	if (ep->tls && SSL_is_init_finished(ep->tls) && !(SSL_get_shutdown(ep->tls) & SSL_SENT_SHUTDOWN)) {
+		SSL_shutdown(ep->tls);
+		ERR_clear_error();
+	}
+}
+
+/* ---- health probes ---- */
+
+SSL *
+rh_tls_probe_start(const struct rh_tls_upstream *u, const struct rh_backend *b, int fd)
+{
+	SSL *ssl = client_ssl(u, b);
+
+	if (!ssl)
+		return NULL;
+	if (!SSL_set_fd(ssl, fd)) {
+		SSL_free(ssl);
+		ERR_clear_error();
+		return NULL;
+	}
+	return ssl;
+}
+
+enum rh_tls_step
+rh_tls_probe_step(SSL *ssl, bool *want_write, char *why, size_t whylen)
+{
+	int r = SSL_do_handshake(ssl);
+
+	*want_write = false;
+	if (r == 1)
+		return RH_TLS_DONE;
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return RH_TLS_WAIT;
+	case SSL_ERROR_WANT_WRITE:
+		*want_write = true;
+		return RH_TLS_WAIT;
+	default:
+		note_failure(ssl, r);
+		snprintf(why, whylen, "%s", last_failure);
+		return RH_TLS_FAIL;
+	}
+}
+
+void
+rh_tls_probe_peer(SSL *ssl, struct rh_tls_peer *out)
+{
+	long vr = SSL_get_verify_result(ssl);
+	X509 *leaf = SSL_get_peer_certificate(ssl);
+
+	memset(out, 0, sizeof(*out));
+	out->verified = vr == X509_V_OK && leaf;
+	if (!out->verified)
+		snprintf(out->verify_error, sizeof(out->verify_error), "%s",
+			 leaf ? X509_verify_cert_error_string(vr) : "no certificate");
+	if (leaf) {
+		int days = 0, secs = 0;
+		ASN1_TIME *epoch = ASN1_TIME_set(NULL, 0);
+		if (epoch && ASN1_TIME_diff(&days, &secs, epoch, X509_get0_notAfter(leaf)))
+			out->not_after = (time_t)days * 86400 + secs;
+		ASN1_TIME_free(epoch);
+		X509_free(leaf);
+	}
+	ERR_clear_error();
+}
+
+void
+rh_tls_probe_free(SSL *ssl)
+{
+	SSL_free(ssl);
+	ERR_clear_error();
+}
