@@ -47,6 +47,7 @@ struct load {
 	size_t bufcap;
 	size_t backends_cap;
 	bool health_tls_set; /* [health_check] tls was given; else it follows [upstream] tls */
+	unsigned health_tls_line;
 	bool failed;
 	unsigned err_line;
 	char err[RH_CONFIG_ERR_LEN];
@@ -416,6 +417,7 @@ static int set_health_tls(struct load *ld, const struct key *k, const char *valu
 		return fail_key(ld, k, "'%s': %s", value, why);
 	ld->cfg.health_tls = on;
 	ld->health_tls_set = true;
+	ld->health_tls_line = ld->lineno;
 	return 0;
 }
 
@@ -727,6 +729,9 @@ static int finish_load(struct load *ld)
 	}
 	if (!ld->health_tls_set)
 		c->health_tls = c->tls;
+	if (c->health_tls && !c->tls && c->health_type != RH_HEALTH_NONE)
+		return fail_at(ld, ld->health_tls_line,
+			       "health_check.tls: probes speak TLS only to TLS backends (set upstream.tls = true)");
 	if (c->n_listens == 0 && c->n_listens_tls == 0) {
 		ld->lineno = 0;
 		if (set_listen(ld, &listen_key, "0.0.0.0:6188") < 0)

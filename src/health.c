@@ -2,6 +2,13 @@
  * a non-blocking TCP connect, bounded by health_timeout_ms, keeps a HAProxy-style rise/fall counter
  * per backend and publishes a new view (rh_pool_publish) only in rounds where some backend changed.
  *
+ * With TLS probes (cfg->health_tls, h->tls set) a connected probe goes on to a client handshake
+ * (rh_tls_probe_start/step), its fd's epoll interest switched between EPOLLIN and EPOLLOUT as the
+ * handshake asks, all within the same deadline; it succeeds only at RH_TLS_DONE. What the handshake
+ * showed of the certificate goes into h->certs (under h->cert_lock, for rh_health_cert readers in
+ * other threads); the expiry and verify warnings are decided here, with per-backend "already
+ * warned" state that only this thread touches.
+ *
  * The thread is the RCU writer and is never registered as a QSBR reader: urcu_qsbr_synchronize_rcu()
  * from a registered online thread would wait for itself.
  *
@@ -30,25 +37,40 @@
 #include "roundhouse/backend.h"
 #include "roundhouse/config.h"
 #include "roundhouse/log.h"
+#include "roundhouse/tls.h"
 
 #define STOP_TAG UINT64_MAX /* epoll data of the stop eventfd; probes use their backend index */
 #define MAX_EVENTS 64
+#define DAY_S 86400
+#define DAY_MS (DAY_S * UINT64_C(1000))
 
 enum {
-	PROBE_PENDING = -1, /* connect in flight */
+	PROBE_PENDING = -1, /* connect or TLS handshake in flight */
 	PROBE_TIMEOUT = -2, /* not done within health_timeout_ms */
-	/* 0: connected; > 0: the errno of the failure */
+	PROBE_TLS = -3,     /* the TLS handshake failed: probe.why says why */
+	/* 0: connected (and handshake done); > 0: the errno of the failure */
 };
 
 struct probe {
-	int fd;          /* -1 when no connect is in flight */
+	int fd;          /* -1 when no probe is in flight */
 	int result;      /* PROBE_*, 0 or an errno */
 	unsigned health; /* HAProxy's counter, in [0, rise + fall - 1]; the backend is up iff >= rise */
+	uint32_t interest;   /* the fd's epoll events, 0 while it is not registered */
+	struct ssl_st *ssl;  /* the probe's TLS handshake, once connected; else NULL */
+	char why[192];       /* with PROBE_TLS: "TLS handshake: ..." */
+
+	/* warnings already given for this backend's certificate */
+	bool expiry_warned;
+	time_t expiry_not_after;  /* of the certificate warned about */
+	uint64_t expiry_warned_ms; /* when (now_ms) */
+	bool unverified_warned;
+	time_t unverified_not_after;
 };
 
 struct rh_health {
 	struct rh_pool *pool;
 	const struct rh_config *cfg;
+	const struct rh_tls_upstream *tls; /* NULL: plain TCP probes */
 	unsigned rise, fall;
 	int epfd;
 	int stopfd; /* eventfd: rh_health_stop writes it */
@@ -62,6 +84,11 @@ struct rh_health {
 	size_t pending;   /* probes in flight this round */
 
 	atomic_uint_fast64_t publications;
+
+	/* What the last completed handshake with each backend showed; certs[i].checked_at == 0: none.
+	 * Written by the health thread, read by rh_health_cert from any thread, both under cert_lock. */
+	pthread_mutex_t cert_lock;
+	struct rh_health_cert *certs;
 };
 
 
@@ -76,16 +103,24 @@ now_ms(void)
 
 
 struct rh_health *
-rh_health_create(struct rh_pool *pool, const struct rh_config *cfg, char *err, size_t errlen)
+rh_health_create(struct rh_pool *pool, const struct rh_config *cfg,
+		 const struct rh_tls_upstream *tls, char *err, size_t errlen)
 {
 	struct rh_health *h;
 	size_t n = pool->n_backends;
+	int rc;
 
+	if (cfg->health_tls && tls == NULL && cfg->health_type != RH_HEALTH_NONE) {
+		snprintf(err, errlen, "health: [health_check] tls = true but no upstream TLS context "
+				      "was given (rh_health_create called without it)");
+		return NULL;
+	}
 	h = calloc(1, sizeof(*h));
 	if (h == NULL)
 		goto fail_nomem;
 	h->pool = pool;
 	h->cfg = cfg;
+	h->tls = cfg->health_tls ? tls : NULL;
 	h->rise = cfg->rise > 0 ? cfg->rise : 1;
 	h->fall = cfg->fall > 0 ? cfg->fall : 1;
 	h->epfd = -1;
@@ -94,10 +129,18 @@ rh_health_create(struct rh_pool *pool, const struct rh_config *cfg, char *err, s
 
 	h->probes = calloc(n > 0 ? n : 1, sizeof(h->probes[0]));
 	h->healthy = calloc(n > 0 ? n : 1, sizeof(h->healthy[0]));
-	if (h->probes == NULL || h->healthy == NULL)
+	h->certs = calloc(n > 0 ? n : 1, sizeof(h->certs[0]));
+	if (h->probes == NULL || h->healthy == NULL || h->certs == NULL) {
+		snprintf(err, errlen, "health: out of memory");
 		goto fail_arrays;
+	}
 	for (size_t i = 0; i < n; i++)
 		h->probes[i].fd = -1;
+	rc = pthread_mutex_init(&h->cert_lock, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "health: pthread_mutex_init: %s", strerror(rc));
+		goto fail_arrays;
+	}
 
 	h->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (h->epfd == -1) {
@@ -121,7 +164,9 @@ fail_register:
 fail_eventfd:
 	close(h->epfd);
 fail_epoll:
+	pthread_mutex_destroy(&h->cert_lock);
 fail_arrays:
+	free(h->certs);
 	free(h->healthy);
 	free(h->probes);
 	free(h);
@@ -132,8 +177,189 @@ fail_nomem:
 }
 
 
-/* Starts a connect to backend <i>. Either the probe is in flight (registered for EPOLLOUT, counted
- * in h->pending) or its result is already known. */
+/* Ends the in-flight probe <i> with <result>: frees its TLS handshake if any and closes the fd,
+ * which also removes it from the epoll set. */
+static void
+probe_end(struct rh_health *h, size_t i, int result)
+{
+	struct probe *p = &h->probes[i];
+
+	if (p->fd == -1)
+		return;
+	if (p->ssl != NULL) {
+		rh_tls_probe_free(p->ssl);
+		p->ssl = NULL;
+	}
+	close(p->fd);
+	p->fd = -1;
+	p->interest = 0;
+	p->result = result;
+	h->pending--;
+}
+
+
+/* Ends probe <i> as a failed TLS handshake. */
+static void
+tls_fail(struct rh_health *h, size_t i, const char *why)
+{
+	struct probe *p = &h->probes[i];
+
+	snprintf(p->why, sizeof(p->why), "TLS handshake: %s", why);
+	probe_end(h, i, PROBE_TLS);
+}
+
+
+/* Sets the epoll interest of in-flight probe <i> to <events> (registering the fd if it is not yet).
+ * Returns 0 or -1 (errno set). */
+static int
+probe_watch(struct rh_health *h, size_t i, uint32_t events)
+{
+	struct probe *p = &h->probes[i];
+	struct epoll_event ev = {.events = events, .data.u64 = i};
+
+	if (p->interest == events)
+		return 0;
+	if (epoll_ctl(h->epfd, p->interest == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, p->fd, &ev) == -1)
+		return -1;
+	p->interest = events;
+	return 0;
+}
+
+
+bool
+rh_health_cert_warning(time_t now, time_t not_after, unsigned warn_days, char *buf, size_t len)
+{
+	int64_t left = (int64_t)not_after - (int64_t)now;
+	char when[64];
+	struct tm tm;
+
+	if (warn_days == 0 || not_after == 0 || left >= (int64_t)warn_days * DAY_S)
+		return false;
+	if (gmtime_r(&not_after, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(when, sizeof(when), "@%lld", (long long)not_after);
+	if (left <= 0)
+		snprintf(buf, len, "certificate expired on %s", when);
+	else if (left >= DAY_S)
+		snprintf(buf, len, "certificate expires in %lld day%s (%s)", (long long)(left / DAY_S),
+			 left / DAY_S == 1 ? "" : "s", when);
+	else if (left >= 3600)
+		snprintf(buf, len, "certificate expires in %lld hour%s (%s)", (long long)(left / 3600),
+			 left / 3600 == 1 ? "" : "s", when);
+	else
+		snprintf(buf, len, "certificate expires in less than an hour (%s)", when);
+	return true;
+}
+
+
+/* Probe <i>'s handshake completed with <peer>: records it for rh_health_cert and gives the
+ * certificate warnings that are due. */
+static void
+cert_record(struct rh_health *h, size_t i, const struct rh_tls_peer *peer)
+{
+	struct probe *p = &h->probes[i];
+	const char *name = h->pool->backends[i].name;
+	time_t now = time(NULL);
+	char msg[160];
+
+	pthread_mutex_lock(&h->cert_lock);
+	h->certs[i].verified = peer->verified;
+	snprintf(h->certs[i].verify_error, sizeof(h->certs[i].verify_error), "%s",
+		 peer->verified ? "" : peer->verify_error);
+	h->certs[i].not_after = peer->not_after;
+	h->certs[i].checked_at = now > 0 ? now : 1; /* 0 means "none" */
+	pthread_mutex_unlock(&h->cert_lock);
+
+	/* Once per certificate, and again a day later if it is still the one served. */
+	if (rh_health_cert_warning(now, peer->not_after, h->cfg->cert_warn_days, msg, sizeof(msg))) {
+		uint64_t t = now_ms();
+
+		if (!p->expiry_warned || p->expiry_not_after != peer->not_after ||
+		    t - p->expiry_warned_ms >= DAY_MS) {
+			rh_log_warn("backend %s %s", name, msg);
+			p->expiry_warned = true;
+			p->expiry_not_after = peer->not_after;
+			p->expiry_warned_ms = t;
+		}
+	} else {
+		p->expiry_warned = false;
+	}
+
+	/* With verify = true a certificate that does not verify fails the handshake instead. */
+	if (!peer->verified && !h->cfg->verify) {
+		if (!p->unverified_warned || p->unverified_not_after != peer->not_after) {
+			const char *why = peer->verify_error[0] ? peer->verify_error : "unknown reason";
+
+			rh_log_warn("backend %s certificate does not verify: %s "
+				    "(verify = false, so it is still used)", name, why);
+			p->unverified_warned = true;
+			p->unverified_not_after = peer->not_after;
+		}
+	} else {
+		p->unverified_warned = false;
+	}
+}
+
+
+/* Advances probe <i>'s handshake after <events> on its fd (0 right after the connect): done,
+ * failed, or waiting for the event it asks for. */
+static void
+tls_step(struct rh_health *h, size_t i, uint32_t events)
+{
+	struct probe *p = &h->probes[i];
+	bool want_write = false;
+	char why[160] = "";
+
+	switch (rh_tls_probe_step(p->ssl, &want_write, why, sizeof(why))) {
+	case RH_TLS_DONE: {
+		struct rh_tls_peer peer;
+
+		memset(&peer, 0, sizeof(peer));
+		rh_tls_probe_peer(p->ssl, &peer);
+		cert_record(h, i, &peer);
+		probe_end(h, i, 0);
+		return;
+	}
+	case RH_TLS_FAIL:
+		tls_fail(h, i, why[0] ? why : "failed");
+		return;
+	case RH_TLS_WAIT:
+		break;
+	}
+	if (events & EPOLLERR) {
+		/* A socket error the handshake did not notice: do not spin on it until the deadline. */
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+
+		if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1 || soerr == 0)
+			soerr = ECONNRESET;
+		tls_fail(h, i, strerror(soerr));
+		return;
+	}
+	if (probe_watch(h, i, want_write ? EPOLLOUT : EPOLLIN) == -1) {
+		snprintf(why, sizeof(why), "epoll_ctl: %s", strerror(errno));
+		tls_fail(h, i, why);
+	}
+}
+
+
+/* In-flight probe <i> is connected: starts its handshake. */
+static void
+tls_begin(struct rh_health *h, size_t i)
+{
+	struct probe *p = &h->probes[i];
+
+	p->ssl = rh_tls_probe_start(h->tls, &h->pool->backends[i], p->fd);
+	if (p->ssl == NULL) {
+		tls_fail(h, i, "out of memory");
+		return;
+	}
+	tls_step(h, i, 0);
+}
+
+
+/* Starts a connect to backend <i>. Either the probe is in flight (its fd registered with epoll,
+ * counted in h->pending) or its result is already known. */
 static void
 probe_start(struct rh_health *h, size_t i)
 {
@@ -141,14 +367,24 @@ probe_start(struct rh_health *h, size_t i)
 	struct probe *p = &h->probes[i];
 	int fd;
 
+	p->why[0] = '\0';
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		p->result = errno;
 		return;
 	}
 	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
-		p->result = 0; /* loopback may connect at once */
-		goto done;
+		/* loopback may connect at once */
+		if (h->tls == NULL) {
+			p->result = 0;
+			goto done;
+		}
+		p->fd = fd;
+		p->interest = 0;
+		p->result = PROBE_PENDING;
+		h->pending++;
+		tls_begin(h, i);
+		return;
 	}
 	if (errno != EINPROGRESS && errno != EINTR) { /* EINTR: the connect goes on asynchronously */
 		p->result = errno;
@@ -160,6 +396,7 @@ probe_start(struct rh_health *h, size_t i)
 		goto done;
 	}
 	p->fd = fd;
+	p->interest = EPOLLOUT;
 	p->result = PROBE_PENDING;
 	h->pending++;
 	return;
@@ -169,22 +406,8 @@ done:
 }
 
 
-/* Ends the in-flight probe <i> with <result>. Closing the fd also removes it from the epoll set. */
-static void
-probe_end(struct rh_health *h, size_t i, int result)
-{
-	struct probe *p = &h->probes[i];
-
-	if (p->fd == -1)
-		return;
-	close(p->fd);
-	p->fd = -1;
-	p->result = result;
-	h->pending--;
-}
-
-
-/* The in-flight probe <i> became writable or failed: SO_ERROR says which. */
+/* Something happened on in-flight probe <i>: a connect that finished (SO_ERROR says how), or a step
+ * of its TLS handshake. */
 static void
 probe_ready(struct rh_health *h, size_t i, uint32_t events)
 {
@@ -193,10 +416,18 @@ probe_ready(struct rh_health *h, size_t i, uint32_t events)
 
 	if (i >= h->pool->n_backends || h->probes[i].fd == -1)
 		return;
+	if (h->probes[i].ssl != NULL) {
+		tls_step(h, i, events);
+		return;
+	}
 	if (getsockopt(h->probes[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
 		soerr = errno;
 	else if (soerr == 0 && !(events & EPOLLOUT))
 		soerr = ECONNRESET; /* EPOLLERR/EPOLLHUP without an error code */
+	if (soerr == 0 && h->tls != NULL) {
+		tls_begin(h, i);
+		return;
+	}
 	probe_end(h, i, soerr);
 }
 
@@ -256,6 +487,8 @@ round_finish(struct rh_health *h)
 		else if (p->result == PROBE_TIMEOUT)
 			rh_log_warn("backend %s down: timeout after %u ms", name,
 				    (unsigned)h->cfg->health_timeout_ms);
+		else if (p->result == PROBE_TLS)
+			rh_log_warn("backend %s down: %s", name, p->why);
 		else
 			rh_log_warn("backend %s down: %s", name, strerror(p->result));
 	}
@@ -284,6 +517,8 @@ state_init(struct rh_health *h)
 		h->healthy[i] = v->healthy[i];
 		h->probes[i].health = v->healthy[i] ? top : 0;
 		h->probes[i].fd = -1;
+		h->probes[i].ssl = NULL;
+		h->probes[i].interest = 0;
 	}
 	h->dirty = false;
 	h->pending = 0;
@@ -400,6 +635,8 @@ rh_health_destroy(struct rh_health *h)
 	rh_health_stop(h);
 	close(h->stopfd);
 	close(h->epfd);
+	pthread_mutex_destroy(&h->cert_lock);
+	free(h->certs);
 	free(h->healthy);
 	free(h->probes);
 	free(h);
@@ -410,4 +647,22 @@ uint64_t
 rh_health_publications(const struct rh_health *h)
 {
 	return atomic_load_explicit(&h->publications, memory_order_relaxed);
+}
+
+
+bool
+rh_health_cert(const struct rh_health *h, size_t backend, struct rh_health_cert *out)
+{
+	/* The lock is state, not value: h is const only to the caller. */
+	pthread_mutex_t *lock = (pthread_mutex_t *)&h->cert_lock;
+	bool have;
+
+	if (backend >= h->pool->n_backends)
+		return false;
+	pthread_mutex_lock(lock);
+	have = h->certs[backend].checked_at != 0;
+	if (have)
+		*out = h->certs[backend];
+	pthread_mutex_unlock(lock);
+	return have;
 }

@@ -552,8 +552,8 @@ START_TEST(health_tls)
 	ck_assert(!cfg.health_tls);
 	rh_config_finish(&cfg);
 
-	/* and explicit true without upstream tls */
-	load_ok(BACKEND "[health_check]\ntls = true\n", &cfg);
+	/* explicit true without upstream tls is refused (err_cert_key), unless nothing probes */
+	load_ok(BACKEND "[health_check]\ntype = none\ntls = true\n", &cfg);
 	ck_assert(!cfg.tls);
 	ck_assert(cfg.health_tls);
 	rh_config_finish(&cfg);
@@ -762,6 +762,9 @@ START_TEST(err_cert_key)
 	load_err("[server]\ncert = /a.pem\ncert = /c.pem\nkey = /k.pem\nkey = /k.pem\n" BACKEND,
 		 ":5: server.key: the cert on line 3 already has a key (line 4)");
 	load_err("[server]\ncert =\n" BACKEND, ":2: server.cert: missing value");
+	/* a TLS probe of a plain backend can only fail */
+	load_err(BACKEND "[health_check]\ntls = true\n",
+		 ":4: health_check.tls: probes speak TLS only to TLS backends (set upstream.tls = true)");
 	load_err("[server]\ncert = /c.pem\nkey =\n" BACKEND, ":3: server.key: missing value");
 	/* an error after some certs were taken frees them (LSan checks) */
 	load_err("[server]\ncert = /a.pem\nkey = /a.key\ncert = /b.pem\nlisten_tls = 0.0.0.0:443\n" BACKEND

@@ -1,22 +1,41 @@
 /* Unit tests for src/health.c with real sockets on 127.0.0.1: a listening socket is a live backend,
  * a port nothing listens on is a dead one, and a listener whose accept queue is full is a black hole
- * (SYNs are dropped, so the probe times out). */
+ * (SYNs are dropped, so the probe times out).
+ *
+ * TLS probes run against small BoringSSL servers in threads of this process, with a CA and leaf
+ * certificates made here (any expiry date a test needs, nothing on disk but the CA's PEM). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/ec_key.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/nid.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "roundhouse/backend.h"
 #include "roundhouse/config.h"
 #include "roundhouse/health.h"
 #include "roundhouse/log.h"
+#include "roundhouse/tls.h"
 
 #define MAX_TEST_BACKENDS 4
 
@@ -103,14 +122,16 @@ struct fixture {
 	struct rh_backend_conf bc[MAX_TEST_BACKENDS];
 	struct rh_pool pool;
 	struct rh_health *h;
+	struct rh_tls_upstream *tls; /* TLS probes only */
 	int lfd[MAX_TEST_BACKENDS]; /* listeners to drain, -1 for none */
 	int saved_stderr;
 	char logpath[64];
 };
 
+/* The config and the pool; fixture_health then makes the checker. */
 static void
-fixture_init(struct fixture *f, const uint16_t *ports, size_t n, uint32_t freq, uint32_t timeout,
-	     unsigned rise, unsigned fall)
+fixture_config(struct fixture *f, const uint16_t *ports, size_t n, uint32_t freq, uint32_t timeout,
+	       unsigned rise, unsigned fall)
 {
 	char err[RH_CONFIG_ERR_LEN] = "";
 
@@ -136,7 +157,14 @@ fixture_init(struct fixture *f, const uint16_t *ports, size_t n, uint32_t freq, 
 	f->cfg.fall = fall;
 	f->saved_stderr = -1;
 	ck_assert_int_eq(rh_pool_init(&f->pool, &f->cfg, err, sizeof(err)), 0);
-	f->h = rh_health_create(&f->pool, &f->cfg, err, sizeof(err));
+}
+
+static void
+fixture_health(struct fixture *f, const struct rh_tls_upstream *tls)
+{
+	char err[RH_CONFIG_ERR_LEN] = "";
+
+	f->h = rh_health_create(&f->pool, &f->cfg, tls, err, sizeof(err));
 	ck_assert_msg(f->h != NULL, "rh_health_create: %s", err);
 
 	/* This thread reads views, so it is a QSBR reader; it stays offline except while peeking. */
@@ -145,9 +173,18 @@ fixture_init(struct fixture *f, const uint16_t *ports, size_t n, uint32_t freq, 
 }
 
 static void
+fixture_init(struct fixture *f, const uint16_t *ports, size_t n, uint32_t freq, uint32_t timeout,
+	     unsigned rise, unsigned fall)
+{
+	fixture_config(f, ports, n, freq, timeout, rise, fall);
+	fixture_health(f, NULL);
+}
+
+static void
 fixture_finish(struct fixture *f)
 {
 	rh_health_destroy(f->h);
+	rh_tls_upstream_destroy(f->tls);
 	rh_pool_reader_unregister();
 	rh_pool_finish(&f->pool);
 	for (size_t i = 0; i < MAX_TEST_BACKENDS; i++)
@@ -491,6 +528,448 @@ START_TEST(test_lifecycle)
 }
 END_TEST
 
+/* ---- the expiry-warning decision ---- */
+
+START_TEST(test_cert_warning)
+{
+	const time_t now = 1794995200; /* 2026-11-18T09:46:40Z */
+	char buf[128];
+
+	/* expired: at the second of expiry and after */
+	strcpy(buf, "untouched");
+	ck_assert(rh_health_cert_warning(now, now - 86400, 14, buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "certificate expired on 2026-11-17 09:46:40 UTC");
+	ck_assert(rh_health_cert_warning(now, now, 14, buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "certificate expired on 2026-11-18 09:46:40 UTC");
+	ck_assert(rh_health_cert_warning(now, now - 3 * 365 * 86400, 1, buf, sizeof(buf)));
+
+	/* within the window */
+	ck_assert(rh_health_cert_warning(now, now + 2 * 86400 + 3600, 14, buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "certificate expires in 2 days (2026-11-20 10:46:40 UTC)");
+	ck_assert(rh_health_cert_warning(now, now + 86400, 14, buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "certificate expires in 1 day (2026-11-19 09:46:40 UTC)");
+	ck_assert(rh_health_cert_warning(now, now + 5 * 3600 + 59, 14, buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "certificate expires in 5 hours (2026-11-18 14:47:39 UTC)");
+	ck_assert(rh_health_cert_warning(now, now + 3600, 1, buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "certificate expires in 1 hour (2026-11-18 10:46:40 UTC)");
+	ck_assert(rh_health_cert_warning(now, now + 1, 1, buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "certificate expires in less than an hour (2026-11-18 09:46:41 UTC)");
+	ck_assert(rh_health_cert_warning(now, now + 14 * 86400 - 1, 14, buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "certificate expires in 13 days (2026-12-02 09:46:39 UTC)");
+
+	/* outside the window (it ends exactly warn_days from now), off, unknown expiry */
+	strcpy(buf, "untouched");
+	ck_assert(!rh_health_cert_warning(now, now + 14 * 86400, 14, buf, sizeof(buf)));
+	ck_assert(!rh_health_cert_warning(now, now + 365 * 86400, 14, buf, sizeof(buf)));
+	ck_assert(!rh_health_cert_warning(now, now + 86400, 0, buf, sizeof(buf)));
+	ck_assert(!rh_health_cert_warning(now, now - 86400, 0, buf, sizeof(buf)));
+	ck_assert(!rh_health_cert_warning(now, 0, 14, buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "untouched");
+
+	/* a short buffer is truncated, not overrun */
+	char small[16];
+	ck_assert(rh_health_cert_warning(now, now - 1, 14, small, sizeof(small)));
+	ck_assert_str_eq(small, "certificate exp");
+}
+END_TEST
+
+/* ---- set-up errors and the accessor without TLS ---- */
+
+START_TEST(test_create_checks)
+{
+	struct fixture f;
+	uint16_t ports[1] = {dead_port()};
+	char err[RH_CONFIG_ERR_LEN] = "";
+	struct rh_health_cert c;
+	struct rh_health *h;
+
+	fixture_config(&f, ports, 1, 50, 50, 1, 1);
+	f.cfg.health_tls = true;
+	h = rh_health_create(&f.pool, &f.cfg, NULL, err, sizeof(err));
+	ck_assert_ptr_null(h);
+	ck_assert_msg(strstr(err, "tls = true") != NULL, "%s", err);
+
+	/* type = none probes nothing: no context needed */
+	f.cfg.health_type = RH_HEALTH_NONE;
+	h = rh_health_create(&f.pool, &f.cfg, NULL, err, sizeof(err));
+	ck_assert_ptr_nonnull(h);
+	ck_assert(!rh_health_cert(h, 0, &c));
+	rh_health_destroy(h);
+
+	/* plain TCP probes record no certificate */
+	f.cfg.health_type = RH_HEALTH_TCP;
+	f.cfg.health_tls = false;
+	fixture_health(&f, NULL);
+	ck_assert_int_eq(rh_health_start(f.h), 0);
+	ck_assert(wait_for(&f, "0", 1000) != 0);
+	ck_assert(!rh_health_cert(f.h, 0, &c));
+	ck_assert(!rh_health_cert(f.h, 1, &c));
+	fixture_finish(&f);
+}
+END_TEST
+
+/* ---- TLS probes ---- */
+
+/* A P-256 key. */
+static EVP_PKEY *
+new_key(void)
+{
+	EVP_PKEY *k = EVP_PKEY_new();
+	EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+
+	ck_assert(k != NULL && ec != NULL);
+	ck_assert(EC_KEY_generate_key(ec));
+	ck_assert(EVP_PKEY_assign_EC_KEY(k, ec));
+	return k;
+}
+
+static void
+add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *e;
+
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	e = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value);
+	ck_assert_ptr_nonnull(e);
+	ck_assert(X509_add_ext(x, e, -1));
+	X509_EXTENSION_free(e);
+}
+
+/* A certificate for <key> named <cn>, valid from an hour ago until <not_after>: a CA when <san> is
+ * NULL, else a server certificate for <san> ("DNS:backend.test"). Self-signed when <issuer> is
+ * NULL. */
+static X509 *
+new_cert(EVP_PKEY *key, const char *cn, const char *san, X509 *issuer, EVP_PKEY *issuer_key,
+	 time_t not_after)
+{
+	static long serial = 1;
+	X509 *x = X509_new();
+	X509_NAME *name;
+
+	ck_assert_ptr_nonnull(x);
+	ck_assert(X509_set_version(x, X509_VERSION_3));
+	ck_assert(ASN1_INTEGER_set(X509_get_serialNumber(x), serial++));
+	ck_assert_ptr_nonnull(ASN1_TIME_set(X509_getm_notBefore(x), time(NULL) - 3600));
+	ck_assert_ptr_nonnull(ASN1_TIME_set(X509_getm_notAfter(x), not_after));
+	ck_assert(X509_set_pubkey(x, key));
+	name = X509_get_subject_name(x);
+	ck_assert(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
+					     -1, 0));
+	ck_assert(X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name));
+	if (san == NULL) {
+		add_ext(x, issuer ? issuer : x, NID_basic_constraints, "critical,CA:TRUE");
+		add_ext(x, issuer ? issuer : x, NID_key_usage, "critical,keyCertSign,cRLSign");
+	} else {
+		add_ext(x, issuer ? issuer : x, NID_basic_constraints, "critical,CA:FALSE");
+		add_ext(x, issuer ? issuer : x, NID_ext_key_usage, "serverAuth");
+		add_ext(x, issuer ? issuer : x, NID_subject_alt_name, san);
+	}
+	ck_assert(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()));
+	return x;
+}
+
+/* The test CA, its PEM in a temporary file. */
+struct test_ca {
+	EVP_PKEY *key;
+	X509 *cert;
+	char path[64];
+};
+
+static void
+ca_init(struct test_ca *ca)
+{
+	FILE *fp;
+	int fd;
+
+	ca->key = new_key();
+	ca->cert = new_cert(ca->key, "check_health CA", NULL, NULL, NULL, time(NULL) + 30 * 86400);
+	snprintf(ca->path, sizeof(ca->path), "/tmp/check_health_ca.XXXXXX");
+	fd = mkstemp(ca->path);
+	ck_assert_int_ge(fd, 0);
+	fp = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert(PEM_write_X509(fp, ca->cert));
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+static void
+ca_finish(struct test_ca *ca)
+{
+	unlink(ca->path);
+	X509_free(ca->cert);
+	EVP_PKEY_free(ca->key);
+}
+
+/* A TLS server thread on a listener: handshakes each connection (blocking, bounded by socket
+ * timeouts), then closes it. */
+struct tls_server {
+	int lfd;
+	int stopfd;
+	SSL_CTX *ctx;
+	pthread_t thread;
+	atomic_uint handshakes;
+};
+
+static void *
+tls_server_main(void *arg)
+{
+	struct tls_server *s = arg;
+
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = s->lfd, .events = POLLIN},
+					{.fd = s->stopfd, .events = POLLIN}};
+		struct timeval tv = {.tv_sec = 1};
+		SSL *ssl;
+		int c;
+
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[1].revents != 0)
+			break;
+		c = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		ssl = SSL_new(s->ctx);
+		if (ssl != NULL && SSL_set_fd(ssl, c) && SSL_accept(ssl) == 1)
+			atomic_fetch_add(&s->handshakes, 1);
+		SSL_free(ssl);
+		ERR_clear_error();
+		close(c);
+	}
+	return NULL;
+}
+
+/* Starts a server on 127.0.0.1 (its port in *<port>) presenting a certificate for <san> that
+ * expires at <not_after>, issued by <ca> (self-signed when NULL). */
+static void
+tls_server_start(struct tls_server *s, uint16_t *port, const struct test_ca *ca, const char *san,
+		 time_t not_after)
+{
+	EVP_PKEY *key = new_key();
+	X509 *cert = new_cert(key, "backend", san, ca ? ca->cert : NULL, ca ? ca->key : NULL,
+			      not_after);
+
+	memset(s, 0, sizeof(*s));
+	atomic_init(&s->handshakes, 0);
+	s->ctx = SSL_CTX_new(TLS_method());
+	ck_assert_ptr_nonnull(s->ctx);
+	ck_assert(SSL_CTX_use_certificate(s->ctx, cert));
+	ck_assert(SSL_CTX_use_PrivateKey(s->ctx, key));
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	*port = 0;
+	s->lfd = listener(port, 64);
+	s->stopfd = eventfd(0, EFD_CLOEXEC);
+	ck_assert_int_ge(s->stopfd, 0);
+	ck_assert_int_eq(pthread_create(&s->thread, NULL, tls_server_main, s), 0);
+}
+
+static void
+tls_server_stop(struct tls_server *s)
+{
+	uint64_t one = 1;
+
+	ck_assert_int_eq(write(s->stopfd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	pthread_join(s->thread, NULL);
+	close(s->stopfd);
+	close(s->lfd);
+	SSL_CTX_free(s->ctx);
+}
+
+/* fixture_config, then an upstream TLS context (SNI and name backend.test, CA <ca_path>) and the
+ * checker with TLS probes. */
+static void
+fixture_init_tls(struct fixture *f, const uint16_t *ports, size_t n, uint32_t freq,
+		 uint32_t timeout, bool verify, const char *ca_path, unsigned warn_days)
+{
+	static char path[] = "check_health.ini", sni[] = "backend.test";
+	char err[RH_CONFIG_ERR_LEN] = "";
+
+	fixture_config(f, ports, n, freq, timeout, 1, 1);
+	f->cfg.path = path;
+	f->cfg.tls = true;
+	f->cfg.tls_line = 1;
+	f->cfg.sni = sni;
+	f->cfg.verify = verify;
+	f->cfg.ca_file = (char *)ca_path;
+	f->cfg.ca_file_line = 2;
+	f->cfg.health_tls = true;
+	f->cfg.cert_warn_days = warn_days;
+	ck_assert_msg(rh_tls_upstream_create(&f->cfg, &f->tls, err, sizeof(err)) == 0,
+		      "rh_tls_upstream_create: %s", err);
+	ck_assert_ptr_nonnull(f->tls);
+	fixture_health(f, f->tls);
+}
+
+/* Backends: a good TLS server, a plain TCP listener that closes every connection, a listener that
+ * accepts (in the kernel) and never answers. Only the first stays up; the others go down with a
+ * TLS reason and a timeout. */
+START_TEST(test_tls_probes)
+{
+	struct fixture f;
+	struct test_ca ca;
+	struct tls_server srv;
+	uint16_t ports[3] = {0, 0, 0};
+	time_t expiry = time(NULL) + 300 * 86400;
+	struct rh_health_cert c;
+	char line[160], state[8];
+	int plain, silent;
+	time_t t0;
+	char *log;
+
+	ca_init(&ca);
+	tls_server_start(&srv, &ports[0], &ca, "DNS:backend.test", expiry);
+	plain = listener(&ports[1], 64);
+	silent = listener(&ports[2], 64);
+	fixture_init_tls(&f, ports, 3, 100, 300, true, ca.path, 14);
+	f.lfd[1] = plain;
+	rh_log_set_level(RH_LOG_INFO);
+	log_begin(&f);
+
+	t0 = time(NULL);
+	ck_assert_int_eq(rh_health_start(f.h), 0);
+	ck_assert_msg(wait_for(&f, "100", 2000) != 0, "not 100 within 2 s");
+	idle(&f, 400); /* a few more rounds: nothing changes, nothing more is logged */
+	ck_assert_uint_eq(peek(&f, state), 2);
+	ck_assert_str_eq(state, "100");
+	ck_assert_uint_ge(atomic_load(&srv.handshakes), 2);
+
+	ck_assert(rh_health_cert(f.h, 0, &c));
+	ck_assert(c.verified);
+	ck_assert_str_eq(c.verify_error, "");
+	ck_assert_int_eq((long long)c.not_after, (long long)expiry);
+	ck_assert_int_ge((long long)c.checked_at, (long long)t0);
+	ck_assert_int_le((long long)c.checked_at, (long long)time(NULL));
+	ck_assert(!rh_health_cert(f.h, 1, &c));
+	ck_assert(!rh_health_cert(f.h, 2, &c));
+	ck_assert(!rh_health_cert(f.h, 3, &c));
+
+	ck_assert_uint_lt(timed_stop(&f), 100);
+	log = log_end(&f);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: TLS handshake: ", ports[1]);
+	ck_assert_uint_eq(count(log, line), 1);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: timeout after 300 ms\n", ports[2]);
+	ck_assert_uint_eq(count(log, line), 1);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u ", ports[0]);
+	ck_assert_uint_eq(count(log, line), 0);
+	ck_assert_uint_eq(count(log, "certificate"), 0);
+	free(log);
+	fixture_finish(&f);
+	close(silent);
+	tls_server_stop(&srv);
+	ca_finish(&ca);
+}
+END_TEST
+
+/* verify = true: an untrusted certificate fails the handshake, so the backend is down. */
+START_TEST(test_tls_verify_fails)
+{
+	struct fixture f;
+	struct test_ca ca;
+	struct tls_server srv;
+	uint16_t ports[1] = {0};
+	struct rh_health_cert c;
+	char line[160];
+	char *log;
+
+	ca_init(&ca);
+	tls_server_start(&srv, &ports[0], NULL, "DNS:backend.test", time(NULL) + 300 * 86400);
+	fixture_init_tls(&f, ports, 1, 100, 500, true, ca.path, 14);
+	rh_log_set_level(RH_LOG_INFO);
+	log_begin(&f);
+
+	ck_assert_int_eq(rh_health_start(f.h), 0);
+	ck_assert(wait_for(&f, "0", 2000) != 0);
+	ck_assert(!rh_health_cert(f.h, 0, &c));
+	ck_assert_uint_lt(timed_stop(&f), 100);
+	log = log_end(&f);
+	snprintf(line, sizeof(line),
+		 "backend 127.0.0.1:%u down: TLS handshake: certificate verify failed: ", ports[0]);
+	ck_assert_uint_eq(count(log, line), 1);
+	free(log);
+	fixture_finish(&f);
+	tls_server_stop(&srv);
+	ca_finish(&ca);
+}
+END_TEST
+
+/* verify = false: certificates that do not verify are still used, with a warning each, once; the
+ * expiry warnings too, once per certificate however many rounds see it. */
+START_TEST(test_tls_cert_warnings)
+{
+	struct fixture f;
+	struct test_ca ca;
+	struct tls_server soon, expired;
+	uint16_t ports[2] = {0, 0};
+	time_t now = time(NULL);
+	time_t soon_at = now + 2 * 86400 + 3600, expired_at = now - 86400;
+	struct rh_health_cert c;
+	char line[256], text[128], state[4];
+	char *log;
+
+	ca_init(&ca);
+	/* by the CA but for another name, expiring in two days */
+	tls_server_start(&soon, &ports[0], &ca, "DNS:other.test", soon_at);
+	/* the right name, by the CA, expired yesterday */
+	tls_server_start(&expired, &ports[1], &ca, "DNS:backend.test", expired_at);
+	fixture_init_tls(&f, ports, 2, 30, 500, false, ca.path, 14);
+	rh_log_set_level(RH_LOG_INFO);
+	log_begin(&f);
+
+	ck_assert_int_eq(rh_health_start(f.h), 0);
+	/* ~10 rounds, reading the records while the health thread writes them */
+	for (int k = 0; k < 60; k++) {
+		if (rh_health_cert(f.h, 0, &c))
+			ck_assert(!c.verified);
+		idle(&f, 5);
+	}
+	ck_assert_uint_ge(atomic_load(&soon.handshakes), 3);
+	ck_assert_uint_ge(atomic_load(&expired.handshakes), 3);
+	ck_assert_uint_eq(peek(&f, state), 1);
+	ck_assert_str_eq(state, "11");
+	ck_assert_uint_eq(rh_health_publications(f.h), 0);
+
+	ck_assert(rh_health_cert(f.h, 0, &c));
+	ck_assert(!c.verified);
+	ck_assert_str_ne(c.verify_error, "");
+	ck_assert_int_eq((long long)c.not_after, (long long)soon_at);
+	ck_assert(rh_health_cert(f.h, 1, &c));
+	ck_assert(!c.verified);
+	ck_assert_msg(strstr(c.verify_error, "expired") != NULL, "%s", c.verify_error);
+	ck_assert_int_eq((long long)c.not_after, (long long)expired_at);
+
+	ck_assert_uint_lt(timed_stop(&f), 100);
+	log = log_end(&f);
+
+	ck_assert(rh_health_cert_warning(time(NULL), soon_at, 14, text, sizeof(text)));
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u %s\n", ports[0], text);
+	ck_assert_uint_eq(count(log, line), 1);
+	ck_assert(rh_health_cert_warning(time(NULL), expired_at, 14, text, sizeof(text)));
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u %s\n", ports[1], text);
+	ck_assert_uint_eq(count(log, line), 1);
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(line, sizeof(line), "backend 127.0.0.1:%u certificate does not verify: ",
+			 ports[i]);
+		ck_assert_uint_eq(count(log, line), 1);
+		snprintf(line, sizeof(line), "backend 127.0.0.1:%u certificate ", ports[i]);
+		ck_assert_uint_eq(count(log, line), 2);
+	}
+	ck_assert_uint_eq(count(log, "(verify = false, so it is still used)\n"), 2);
+	ck_assert_uint_eq(count(log, " down"), 0);
+	free(log);
+	fixture_finish(&f);
+	tls_server_stop(&soon);
+	tls_server_stop(&expired);
+	ca_finish(&ca);
+}
+END_TEST
+
 static Suite *
 health_suite(void)
 {
@@ -505,6 +984,15 @@ health_suite(void)
 	tcase_add_test(tc, test_stop_mid_round);
 	tcase_add_test(tc, test_type_none);
 	tcase_add_test(tc, test_lifecycle);
+	tcase_add_test(tc, test_create_checks);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("tls");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_cert_warning);
+	tcase_add_test(tc, test_tls_probes);
+	tcase_add_test(tc, test_tls_verify_fails);
+	tcase_add_test(tc, test_tls_cert_warnings);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -516,6 +1004,7 @@ main(void)
 	int failed;
 
 	rh_log_set_thread_tag("test");
+	signal(SIGPIPE, SIG_IGN); /* the test TLS servers write to probes that went away */
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

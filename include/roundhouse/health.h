@@ -3,21 +3,35 @@
  * backend's health changes, and each transition is logged once:
  *   "backend 127.0.0.1:343 down: Connection refused"  /  "backend 127.0.0.1:8081 up"
  * (the reason is strerror() of the connect error, or "timeout after N ms").
+ *
+ * With [health_check] tls = true a probe succeeds only once a TLS handshake (same SNI, name check,
+ * ALPN and CA as requests) completes within the same `timeout`; a failed one is logged as
+ *   "backend 127.0.0.1:8443 down: TLS handshake: certificate verify failed: ..."
+ * Each completed handshake records the backend's certificate (rh_health_cert) and logs, once per
+ * certificate and at most once a day, a warning `cert_warn_days` before it expires (or after it
+ * has), and, with verify = false, that its chain or name do not verify.
+ *
  * With type = none no thread is started and every backend stays healthy. */
 #ifndef RH_HEALTH_H
 #define RH_HEALTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct rh_pool;
 struct rh_config;
 struct rh_health;
+struct rh_tls_upstream;
 
 /* Allocates the checker for <pool> with the [health_check] settings of <cfg> (both must outlive it).
- * Returns NULL with a message in <err> on failure. Main thread. */
-struct rh_health *rh_health_create(struct rh_pool *pool, const struct rh_config *cfg, char *err,
-				   size_t errlen);
+ * <tls> is the upstream TLS context the probes use when cfg->health_tls is set (it must outlive the
+ * checker too); pass NULL for plain TCP probes (it is ignored when cfg->health_tls is false).
+ * cfg->health_tls with a NULL <tls> is a programming error and fails (unless type = none, where
+ * nothing probes). Returns NULL with a message in <err> on failure. Main thread. */
+struct rh_health *rh_health_create(struct rh_pool *pool, const struct rh_config *cfg,
+				   const struct rh_tls_upstream *tls, char *err, size_t errlen);
 
 /* Starts the thread; the first round of probes begins at once. Returns 0 or -1 (errno set). */
 int rh_health_start(struct rh_health *h);
@@ -33,5 +47,32 @@ void rh_health_destroy(struct rh_health *h);
 /* (addition) How many views the health thread has published so far: one per round in which some
  * backend's health changed. Any thread; for tests and stats. */
 uint64_t rh_health_publications(const struct rh_health *h);
+
+#define RH_HEALTH_VERIFY_ERROR_LEN 96
+
+/* What the last completed TLS probe of a backend learned about its certificate. */
+struct rh_health_cert {
+	bool verified;         /* chain and name verify (whatever `verify` says) */
+	char verify_error[RH_HEALTH_VERIFY_ERROR_LEN]; /* why not, when !verified; else "" */
+	time_t not_after;      /* the leaf certificate's expiry (Unix time), 0 if unknown */
+	time_t checked_at;     /* when that handshake completed (Unix time) */
+};
+
+/* Copies into *<out> what the last completed TLS handshake with backend <backend> (its index in
+ * pool->backends) showed. False when there is none yet (plain TCP probes, no handshake has
+ * completed, or <backend> is out of range). A failed handshake leaves the previous record in place
+ * (its checked_at tells how old it is). Any thread, any time between create and destroy (a short
+ * mutex against the health thread; not for the request path). */
+bool rh_health_cert(const struct rh_health *h, size_t backend, struct rh_health_cert *out);
+
+/* The expiry-warning decision, pure: true when <warn_days> > 0, <not_after> != 0 and the
+ * certificate expires less than <warn_days> days after <now>; then <buf> gets the text that follows
+ * "backend NAME " in the log line:
+ *   "certificate expires in 2 days (2026-11-29 10:00:00 UTC)"   (or "in 1 day", "in 5 hours",
+ *                                                                  "in less than an hour")
+ *   "certificate expired on 2026-11-29 10:00:00 UTC"           (not_after <= now)
+ * False (and <buf> untouched) otherwise. */
+bool rh_health_cert_warning(time_t now, time_t not_after, unsigned warn_days, char *buf,
+			    size_t len);
 
 #endif
