@@ -16,8 +16,9 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "roundhouse/config.h"
 #include "roundhouse/backend.h"
+#include "roundhouse/buf.h"
+#include "roundhouse/config.h"
 #include "roundhouse/log.h"
 #include "roundhouse/tls.h"
 #include "roundhouse/worker.h"
@@ -56,6 +57,11 @@ struct rh_tls_edge {
 static int slot_index = -1;
 static BIO_METHOD *ep_bio_method;
 static _Thread_local char last_failure[192];
+static _Thread_local struct rh_buf_pool *worker_bufs; /* read-ahead buffers come from here */
+
+/* BoringSSL asks the BIO for a record's 5-byte header, then for its body: two reads per record.
+ * Asks smaller than this are served from a read-ahead buffer filled by one larger read. */
+#define READ_AHEAD_BELOW 4096
 
 /* ---- errors ---- */
 
@@ -125,25 +131,54 @@ queue_text(char *buf, size_t len)
 /* Reads and writes on the rh_ep's fd, clearing its readiness flags exactly as the plain paths do:
  * EAGAIN or a short read/write means the socket was drained/filled, so the flag waits for the next
  * edge-triggered event. */
+static size_t
+take_read_ahead(struct rh_ep *ep, char *out, size_t len)
+{
+	struct rh_buf *ra = ep->tls_in;
+	size_t n = rh_buf_len(ra) < len ? rh_buf_len(ra) : len;
+
+	memcpy(out, ra->data + ra->start, n);
+	ra->start += n;
+	if (ra->start == ra->end) {
+		rh_buf_put(worker_bufs, ra);
+		ep->tls_in = NULL;
+	}
+	return n;
+}
+
 static int
 ep_bio_read(BIO *bio, char *out, int len)
 {
 	struct rh_ep *ep = BIO_get_data(bio);
+	struct rh_buf *ra = NULL;
+	char *dst = out;
+	size_t cap = (size_t)len;
 
 	BIO_clear_retry_flags(bio);
+	if (ep->tls_in)
+		return (int)take_read_ahead(ep, out, (size_t)len);
+	if (len < READ_AHEAD_BELOW && worker_bufs && (ra = rh_buf_get(worker_bufs))) {
+		dst = ra->data;
+		cap = RH_BUF_SIZE;
+	}
 	for (;;) {
-		ssize_t n = read(ep->fd, out, (size_t)len);
+		ssize_t n = read(ep->fd, dst, cap);
 		if (n > 0) {
-			if (n < len && !ep->eof)
+			if ((size_t)n < cap && !ep->eof)
 				ep->readable = false;
-			return (int)n;
+			if (!ra)
+				return (int)n;
+			ra->end = (size_t)n;
+			ep->tls_in = ra;
+			return (int)take_read_ahead(ep, out, (size_t)len);
 		}
-		if (n == 0) {
-			errno = 0; /* EOF: SSL_ERROR_SYSCALL with errno 0 */
-			return 0;
-		}
-		if (errno == EINTR)
+		if (n == -1 && errno == EINTR)
 			continue;
+		int saved = n == 0 ? 0 : errno; /* EOF: SSL_ERROR_SYSCALL with errno 0 */
+		rh_buf_put(worker_bufs, ra);
+		errno = saved;
+		if (n == 0)
+			return 0;
 		if (errno == EAGAIN) {
 			ep->readable = false;
 			BIO_set_retry_read(bio);
@@ -652,7 +687,13 @@ rh_tls_writev(struct rh_ep *ep, const struct iovec *iov, int cnt, char *scratch)
 bool
 rh_tls_pending(const struct rh_ep *ep)
 {
-	return ep->tls && SSL_has_pending(ep->tls);
+	return ep->tls && (ep->tls_in || SSL_has_pending(ep->tls));
+}
+
+void
+rh_tls_worker_init(struct rh_buf_pool *bufs)
+{
+	worker_bufs = bufs;
 }
 
 bool
@@ -679,6 +720,8 @@ rh_tls_close(struct rh_ep *ep, bool notify)
 	ERR_clear_error();
 	SSL_free(ssl);
 	ep->tls = NULL;
+	rh_buf_put(worker_bufs, ep->tls_in);
+	ep->tls_in = NULL;
 }
 
 void

@@ -188,6 +188,7 @@ worker_main(void *arg)
 	int timeout = 0;
 
 	rh_log_set_thread_tag(w->tag);
+	rh_tls_worker_init(&w->bufs);
 	rh_pool_reader_register();
 
 	for (;;) {

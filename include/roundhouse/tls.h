@@ -11,7 +11,9 @@
  *
  * Connections run through a BIO of our own over the socket, which keeps struct rh_ep's readiness
  * flags exactly as the plain read/writev paths do (a short read means drained, EAGAIN clears the
- * flag), so the edge-triggered state machine works the same with and without TLS. Nothing here
+ * flag), so the edge-triggered state machine works the same with and without TLS. It also reads
+ * ahead: BoringSSL asks for each record's 5-byte header and then its body, and one read() into a
+ * buffer borrowed from the worker (given back as soon as it is drained) serves both. Nothing here
  * blocks: every call returns "would block" and the caller waits for the next epoll event. */
 #ifndef RH_TLS_H
 #define RH_TLS_H
@@ -49,6 +51,10 @@ int rh_tls_edge_create(const struct rh_config *cfg, struct rh_tls_edge **out, ch
 void rh_tls_edge_destroy(struct rh_tls_edge *e);
 
 /* ---- connections in a worker's epoll loop (owning worker thread only) ---- */
+
+/* Called once by each worker thread: read-ahead buffers are taken from and given back to <bufs>. */
+struct rh_buf_pool;
+void rh_tls_worker_init(struct rh_buf_pool *bufs);
 
 enum rh_tls_step {
 	RH_TLS_DONE,

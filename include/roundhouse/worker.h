@@ -35,7 +35,8 @@ struct ssl_st;
 
 struct rh_ep {
 	int fd;
-	struct ssl_st *tls; /* NULL for plain TCP; see tls.h */
+	struct ssl_st *tls;    /* NULL for plain TCP; see tls.h */
+	struct rh_buf *tls_in; /* TLS read-ahead: bytes read from the socket, not yet decrypted */
 	uint8_t kind;
 	bool readable;
 	bool writable;
