@@ -31,6 +31,7 @@ E2E_PIDS=()
 PROXY_PIDS=()
 declare -A ORIGIN_PID=()
 declare -A ORIGIN_PORT=()
+declare -A ORIGIN_TLS_PORT=() # ports of origins started with --tls-cert (origin_stat uses https)
 PROXY_PID=""
 PROXY_LOG=""
 PROXY_PORT=""
@@ -248,6 +249,7 @@ start_origin() {
     if port_listening "$port"; then
         fail "start_origin $name: port $port is already in use"
     fi
+    if [[ " $* " == *" --tls-cert "* ]]; then ORIGIN_TLS_PORT[$port]=1; fi
     "$ORIGIN_BIN" --port "$port" --name "$name" --host 127.0.0.1 "$@" \
         >>"$E2E_TMP/origin-$name.log" 2>&1 &
     LAST_PID=$!
@@ -264,11 +266,15 @@ stop_origin() {
     wait_port_closed "${ORIGIN_PORT[$name]}" 5 || fail "origin $name port still listening"
 }
 
-# origin_stat PORT FIELD: accepts or requests of an origin, read directly (not via proxy).
-# /stats itself is not counted by the origin.
+# origin_stat PORT FIELD: accepts or requests (or, of a TLS origin, tls_full or tls_resumed) of
+# an origin, read directly (not via proxy). /stats itself is not counted by the origin.
 origin_stat() {
-    local port=$1 field=$2 body
-    body=$("${CURL[@]}" --max-time 5 "http://127.0.0.1:$port/stats") || fail "cannot read /stats of :$port"
+    local port=$1 field=$2 body url="http://127.0.0.1:$1/stats" extra=()
+    if [[ -n ${ORIGIN_TLS_PORT[$port]:-} ]]; then
+        url="https://127.0.0.1:$port/stats"
+        extra=(--insecure)
+    fi
+    body=$("${CURL[@]}" --max-time 5 "${extra[@]}" "$url") || fail "cannot read /stats of :$port"
     sed -n "s/.*\\b$field=\\([0-9]*\\).*/\\1/p" <<<"$body"
 }
 
@@ -280,7 +286,8 @@ pattern_sha() { "$ORIGIN_BIN" --pattern "$1" | sha256sum | cut -d' ' -f1; }
 # write_ini FILE LISTEN_PORT "BACKEND_PORTS..." [EXTRA UPSTREAM LINES...]
 # Extra whole sections can be appended through INI_EXTRA (a string), and the
 # defaults below overridden by INI_THREADS, INI_MAX_CONNECTIONS, INI_HC_TYPE, INI_HC_FREQUENCY, INI_KEEPALIVE,
-# INI_CLIENT_HEADER, INI_UPSTREAM_READ, INI_IDLE, INI_SHUTDOWN.
+# INI_CLIENT_HEADER, INI_UPSTREAM_READ, INI_IDLE, INI_SHUTDOWN, INI_HC_TIMEOUT; lines can be added to
+# [server] through INI_SERVER_EXTRA and to [health_check] through INI_HC_EXTRA (strings).
 write_ini() {
     local file=$1 listen=$2 backends=$3
     shift 3
@@ -289,6 +296,7 @@ write_ini() {
         echo "listen = 127.0.0.1:$listen"
         echo "threads = ${INI_THREADS:-2}"
         echo "max_connections = ${INI_MAX_CONNECTIONS:-1000}"
+        if [[ -n ${INI_SERVER_EXTRA:-} ]]; then printf '%s\n' "$INI_SERVER_EXTRA"; fi
         echo "[upstream]"
         echo "algorithm = round_robin"
         local p
@@ -299,9 +307,10 @@ write_ini() {
         echo "[health_check]"
         echo "type = ${INI_HC_TYPE:-tcp}"
         echo "frequency = ${INI_HC_FREQUENCY:-200ms}"
-        echo "timeout = 100ms"
+        echo "timeout = ${INI_HC_TIMEOUT:-100ms}"
         echo "rise = 1"
         echo "fall = 1"
+        if [[ -n ${INI_HC_EXTRA:-} ]]; then printf '%s\n' "$INI_HC_EXTRA"; fi
         echo "[timeouts]"
         echo "connect = 1s"
         echo "client_header = ${INI_CLIENT_HEADER:-2s}"
@@ -336,6 +345,32 @@ start_proxy() {
 proxy_rss_kb() {
     local pid=${1:-$PROXY_PID}
     awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"
+}
+
+# ---------------------------------------------------------------- TLS
+
+# make_certs: generate the test PKI (tests/e2e/certs.sh) into $E2E_TMP/certs and set CERTS to it:
+# ca, backend, soon, selfsigned, wrongname, edge, edge2 (.pem and .key each).
+CERTS=""
+make_certs() {
+    CERTS=$E2E_TMP/certs
+    bash "$E2E_DIR/certs.sh" "$CERTS" || fail "certs.sh failed"
+}
+
+# start_tls_origin NAME PORT CERT [ORIGIN ARGS...]: start_origin speaking TLS with
+# $CERTS/CERT.pem and $CERTS/CERT.key (make_certs first).
+start_tls_origin() {
+    local name=$1 port=$2 cert=$3
+    shift 3
+    [[ -n $CERTS ]] || fail "start_tls_origin: call make_certs first"
+    start_origin "$name" "$port" --tls-cert "$CERTS/$cert.pem" --tls-key "$CERTS/$cert.key" "$@"
+}
+
+# log_count FILE ERE: number of lines of FILE matching ERE (case-insensitive); 0 if none.
+log_count() {
+    local n
+    n=$(grep -ciE -- "$2" "$1" 2>/dev/null) || true
+    echo "${n:-0}"
 }
 
 # ---------------------------------------------------------------- HTTP

@@ -2,6 +2,7 @@
  * origin — the test backend for roundhouse's end-to-end tests.
  *
  *   origin --port N --name NAME [--host 127.0.0.1] [--idle-close-ms MS]
+ *          [--tls-cert FILE --tls-key FILE [--tls-min 1.2|1.3] [--tls-max 1.2|1.3]]
  *   origin --pattern N          write N pattern bytes to stdout and exit
  *   origin --digest             print "len=N fnv=HEX" of stdin (as /sink does) and exit
  *
@@ -10,12 +11,16 @@
  *
  * Endpoints (every response carries "X-Backend: NAME"):
  *   GET /                 200 "NAME\n" (also any unknown path)
- *   GET /stats            200 "accepts=N requests=M\n"
+ *   GET /stats            200 "accepts=N requests=M\n", with --tls-cert
+ *                         "accepts=N requests=M tls_full=F tls_resumed=R\n"
  *                           accepts  = connections that carried at least one request
  *                                      other than /stats (TCP health probes that send
  *                                      nothing are not counted)
  *                           requests = requests other than /stats
+ *                           tls_full, tls_resumed = handshakes (full / resumed) of the
+ *                                      connections counted in accepts
  *                         header X-Raw-Accepts: every accepted connection
+ *                         header X-Raw-TLS: "full=F resumed=R failed=X", every handshake
  *   POST|PUT /echo        request body streamed back as it arrives (CL → same CL,
  *                         chunked → chunked): needs a proxy that streams both ways at once
  *   POST|PUT /sink        reads the whole body, then 200 "len=N fnv=HEX\n" (FNV-1a 64 of it)
@@ -28,6 +33,15 @@
  *   GET /slow?ms=N        sleeps N ms, then 200 "slow\n"
  *   HEAD any              as GET without body
  *   Expect: 100-continue  "HTTP/1.1 100 Continue" before the body is read
+ *
+ * TLS (--tls-cert/--tls-key, PEM): the port then speaks TLS only (BoringSSL, TLS 1.2-1.3 unless
+ * --tls-min/--tls-max narrow it, ALPN http/1.1 when offered, session tickets on). Each
+ * completed handshake prints "tls sni=NAME resumed=0|1 version=TLSv1.3 alpn=http/1.1" to
+ * stderr (NAME and alpn "-" when none), each failed one "tls handshake failed: WHY"; every
+ * response on a TLS connection carries "X-SNI: NAME" and "X-TLS-Resumed: 0|1".
+ *
+ * Without TLS, a connection that starts with a TLS record (byte 0x16, a ClientHello) gets a 400
+ * and is closed at once, so a TLS client fails its handshake fast instead of timing out.
  *
  * HTTP/1.0 requests are answered and then the connection is closed; HTTP/1.1
  * connections are kept alive unless the request says "Connection: close".
@@ -54,6 +68,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef ORIGIN_TLS
+#define ORIGIN_TLS 0
+#endif
+#if ORIGIN_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
+
 #define BUFSZ (64 * 1024)
 #define HEADMAX (64 * 1024)
 #define LINEMAX 8192
@@ -63,6 +85,11 @@
 static const char *g_name = "origin";
 static int g_idle_ms = 60000;
 static atomic_ulong g_accepts, g_requests, g_raw_accepts;
+static atomic_ulong g_tls_full, g_tls_resumed; /* of connections counted in g_accepts */
+static atomic_ulong g_raw_tls_full, g_raw_tls_resumed, g_raw_tls_failed;
+#if ORIGIN_TLS
+static SSL_CTX *g_tls; /* NULL: plain TCP */
+#endif
 
 /* ---- pattern: byte i of every generated body ---- */
 static uint64_t mix64(uint64_t x)
@@ -99,6 +126,11 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 /* ---- connection I/O ---- */
 struct conn {
     int fd;
+#if ORIGIN_TLS
+    SSL *ssl;          /* NULL on a plain connection */
+#endif
+    bool tls_resumed;
+    char tls_hdr[300]; /* "X-SNI: ...\r\nX-TLS-Resumed: ...\r\n" or "" */
     size_t start, end;
     bool counted;
     char buf[BUFSZ];
@@ -106,11 +138,24 @@ struct conn {
     size_t head_len;
 };
 
-static int send_all(int fd, const void *p, size_t n)
+static int send_all(struct conn *c, const void *p, size_t n)
 {
     const char *s = p;
+#if ORIGIN_TLS
+    if (c->ssl) {
+        while (n > 0) {
+            int k = n > (1u << 30) ? (1 << 30) : (int)n;
+            int w = SSL_write(c->ssl, s, k);
+            if (w <= 0)
+                return -1;
+            s += w;
+            n -= (size_t)w;
+        }
+        return 0;
+    }
+#endif
     while (n > 0) {
-        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -135,12 +180,33 @@ static ssize_t fill(struct conn *c, int timeout_ms)
     if (c->end == BUFSZ)
         return -1;
     for (;;) {
-        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-        int r = poll(&pfd, 1, timeout_ms);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
+#if ORIGIN_TLS
+        /* decrypted bytes already inside the SSL object raise no event on the socket */
+        if (!(c->ssl && SSL_has_pending(c->ssl))) {
+#else
+        {
+#endif
+            struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+            int r = poll(&pfd, 1, timeout_ms);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return -1;
+        }
+#if ORIGIN_TLS
+        if (c->ssl) {
+            /* blocking socket with SO_RCVTIMEO: a record that stalls halfway fails the read */
+            int n = SSL_read(c->ssl, c->buf + c->end, (int)(BUFSZ - c->end));
+            if (n <= 0) {
+                int e = SSL_get_error(c->ssl, n);
+                if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
+                    return 0; /* close_notify or plain EOF */
+                return -1;
+            }
+            c->end += (size_t)n;
+            return n;
+        }
+#endif
         ssize_t n = recv(c->fd, c->buf + c->end, BUFSZ - c->end, 0);
         if (n < 0 && errno == EINTR)
             continue;
@@ -173,7 +239,8 @@ static int read_line(struct conn *c, char *out, size_t cap)
 }
 
 /* Wait for a complete request head; copy it to c->head.
- * Returns 1 ok, 0 clean EOF/idle before any byte, -1 error, -2 too large. */
+ * Returns 1 ok, 0 clean EOF/idle before any byte, -1 error, -2 too large,
+ * -3 a TLS record (a ClientHello) where a request should start. */
 static int read_head(struct conn *c)
 {
     size_t scanned = 0;
@@ -186,6 +253,8 @@ static int read_head(struct conn *c)
             s += 2;
             avail -= 2;
         }
+        if (avail >= 1 && (unsigned char)s[0] == 0x16)
+            return -3;
         if (avail >= 4) {
             size_t from = scanned > 3 ? scanned - 3 : 0;
             for (size_t i = from; i + 4 <= avail; i++) {
@@ -466,6 +535,7 @@ static int send_head(struct conn *c, int st, enum framing fr, uint64_t cl, bool 
         n += snprintf(h + n, 1024 - (size_t)n, "Transfer-Encoding: chunked\r\n");
     if (extra)
         n += snprintf(h + n, 1024 - (size_t)n, "%s", extra);
+    n += snprintf(h + n, 1024 - (size_t)n, "%s", c->tls_hdr);
     if (!keep && fr != FR_CLOSE)
         n += snprintf(h + n, 1024 - (size_t)n, "Connection: close\r\n");
     n += snprintf(h + n, 1024 - (size_t)n, "\r\n");
@@ -477,12 +547,12 @@ static int send_head(struct conn *c, int st, enum framing fr, uint64_t cl, bool 
             memcpy(h + total, body, blen);
             total += blen;
         } else {
-            if (send_all(c->fd, h, total) < 0)
+            if (send_all(c, h, total) < 0)
                 return -1;
-            return send_all(c->fd, body, blen);
+            return send_all(c, body, blen);
         }
     }
-    return send_all(c->fd, h, total);
+    return send_all(c, h, total);
 }
 
 static int simple(struct conn *c, struct req *r, int st, const char *body, bool keep)
@@ -512,7 +582,7 @@ static int send_pattern(struct conn *c, uint64_t n)
     while (off < n) {
         size_t k = n - off < BUFSZ ? (size_t)(n - off) : BUFSZ;
         pattern_fill(b, off, k);
-        if (send_all(c->fd, b, k) < 0)
+        if (send_all(c, b, k) < 0)
             return -1;
         off += k;
     }
@@ -532,12 +602,12 @@ static int send_pattern_chunked(struct conn *c, uint64_t n)
         int hl = snprintf((char *)b, 32, "%zx\r\n", want);
         pattern_fill(b + hl, off, want);
         memcpy(b + hl + want, "\r\n", 2);
-        if (send_all(c->fd, b, (size_t)hl + want + 2) < 0)
+        if (send_all(c, b, (size_t)hl + want + 2) < 0)
             return -1;
         off += want;
     }
     static const char tail[] = "0\r\nX-Trailer: done\r\n\r\n";
-    return send_all(c->fd, tail, sizeof tail - 1);
+    return send_all(c, tail, sizeof tail - 1);
 }
 
 static int do_echo(struct conn *c, struct req *r, bool *keep)
@@ -545,7 +615,7 @@ static int do_echo(struct conn *c, struct req *r, bool *keep)
     char b[BUFSZ];
     if (r->expect_continue && r->http11 && r->mode != BODY_NONE) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (send_all(c->fd, cont, sizeof cont - 1) < 0)
+        if (send_all(c, cont, sizeof cont - 1) < 0)
             return -1;
     }
     if (r->mode != BODY_CHUNKED) {
@@ -553,7 +623,7 @@ static int do_echo(struct conn *c, struct req *r, bool *keep)
             return -1;
         ssize_t n;
         while ((n = body_read(c, r, b, sizeof b)) > 0)
-            if (send_all(c->fd, b, (size_t)n) < 0)
+            if (send_all(c, b, (size_t)n) < 0)
                 return -1;
         return n < 0 ? -1 : 0;
     }
@@ -563,7 +633,7 @@ static int do_echo(struct conn *c, struct req *r, bool *keep)
             return -1;
         ssize_t n;
         while ((n = body_read(c, r, b, sizeof b)) > 0)
-            if (send_all(c->fd, b, (size_t)n) < 0)
+            if (send_all(c, b, (size_t)n) < 0)
                 return -1;
         return n < 0 ? -1 : 0;
     }
@@ -575,12 +645,12 @@ static int do_echo(struct conn *c, struct req *r, bool *keep)
         int hl = snprintf(out, 32, "%zx\r\n", (size_t)n);
         memcpy(out + hl, b, (size_t)n);
         memcpy(out + hl + n, "\r\n", 2);
-        if (send_all(c->fd, out, (size_t)hl + (size_t)n + 2) < 0)
+        if (send_all(c, out, (size_t)hl + (size_t)n + 2) < 0)
             return -1;
     }
     if (n < 0)
         return -1;
-    return send_all(c->fd, "0\r\n\r\n", 5);
+    return send_all(c, "0\r\n\r\n", 5);
 }
 
 /* Serve one request. 0 keep going, 1 close now, -1 error. */
@@ -593,6 +663,8 @@ static int serve(struct conn *c, struct req *r)
         if (!c->counted) {
             c->counted = true;
             atomic_fetch_add(&g_accepts, 1);
+            if (c->tls_hdr[0])
+                atomic_fetch_add(c->tls_resumed ? &g_tls_resumed : &g_tls_full, 1);
         }
     }
 
@@ -607,7 +679,7 @@ static int serve(struct conn *c, struct req *r)
         (strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0)) {
         if (r->expect_continue && r->http11 && r->mode != BODY_NONE) {
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            if (send_all(c->fd, cont, sizeof cont - 1) < 0)
+            if (send_all(c, cont, sizeof cont - 1) < 0)
                 return -1;
         }
         char b[BUFSZ], out[128];
@@ -643,7 +715,7 @@ static int serve(struct conn *c, struct req *r)
     if (r->mode != BODY_NONE) {
         if (r->expect_continue && r->http11) {
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            if (send_all(c->fd, cont, sizeof cont - 1) < 0)
+            if (send_all(c, cont, sizeof cont - 1) < 0)
                 return -1;
         }
         if (discard_body(c, r) < 0)
@@ -652,10 +724,18 @@ static int serve(struct conn *c, struct req *r)
 
     char body[256];
     if (is_stats) {
-        char extra[128];
-        snprintf(body, sizeof body, "accepts=%lu requests=%lu\n", atomic_load(&g_accepts),
-                 atomic_load(&g_requests));
-        snprintf(extra, sizeof extra, "X-Raw-Accepts: %lu\r\n", atomic_load(&g_raw_accepts));
+        char extra[256];
+        int bn = snprintf(body, sizeof body, "accepts=%lu requests=%lu", atomic_load(&g_accepts),
+                          atomic_load(&g_requests));
+#if ORIGIN_TLS
+        if (g_tls)
+            bn += snprintf(body + bn, sizeof body - (size_t)bn, " tls_full=%lu tls_resumed=%lu",
+                           atomic_load(&g_tls_full), atomic_load(&g_tls_resumed));
+#endif
+        snprintf(body + bn, sizeof body - (size_t)bn, "\n");
+        snprintf(extra, sizeof extra, "X-Raw-Accepts: %lu\r\nX-Raw-TLS: full=%lu resumed=%lu failed=%lu\r\n",
+                 atomic_load(&g_raw_accepts), atomic_load(&g_raw_tls_full),
+                 atomic_load(&g_raw_tls_resumed), atomic_load(&g_raw_tls_failed));
         size_t len = strlen(body);
         if (send_head(c, 200, FR_CL, len, keep, extra, body, len, r->head) < 0)
             return -1;
@@ -721,8 +801,16 @@ static int serve(struct conn *c, struct req *r)
 
 /* Close gracefully: FIN first, then drain briefly, so the peer never sees a RST
  * that could cut the tail of a close-delimited response. */
-static void close_gracefully(int fd)
+static void close_gracefully(struct conn *c)
 {
+    int fd = c->fd;
+#if ORIGIN_TLS
+    if (c->ssl) {
+        SSL_shutdown(c->ssl); /* our close_notify; the peer's is not waited for */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+#endif
     shutdown(fd, SHUT_WR);
     char tmp[4096];
     struct timespec t0, t1;
@@ -741,20 +829,161 @@ static void close_gracefully(int fd)
     close(fd);
 }
 
+#if ORIGIN_TLS
+/* ALPN: http/1.1 when the client offers it, else no ALPN at all */
+static int alpn_select(SSL *ssl, const uint8_t **out, uint8_t *outlen, const uint8_t *in,
+                       unsigned inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    for (unsigned i = 0; i < inlen;) {
+        unsigned l = in[i];
+        if (i + 1 + l > inlen)
+            break;
+        if (l == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
+            *out = in + i + 1;
+            *outlen = 8;
+            return SSL_TLSEXT_ERR_OK;
+        }
+        i += 1 + l;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+static void set_rcvtimeo(int fd, int seconds)
+{
+    struct timeval tv = {.tv_sec = seconds};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+/* Server handshake on the connection's blocking socket (10 s bound). 0 ok, -1 failed. */
+static int tls_accept(struct conn *c)
+{
+    c->ssl = SSL_new(g_tls);
+    if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
+        fprintf(stderr, "tls handshake failed: out of memory\n");
+        atomic_fetch_add(&g_raw_tls_failed, 1);
+        return -1;
+    }
+    set_rcvtimeo(c->fd, 10);
+    int r = SSL_accept(c->ssl);
+    if (r != 1) {
+        int e = SSL_get_error(c->ssl, r);
+        unsigned long err = ERR_peek_error();
+        char why[256];
+        if (err != 0)
+            ERR_error_string_n(err, why, sizeof why);
+        else if (e == SSL_ERROR_SYSCALL && errno != 0)
+            snprintf(why, sizeof why, "%s", strerror(errno));
+        else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
+            snprintf(why, sizeof why, "connection closed during the handshake");
+        else
+            snprintf(why, sizeof why, "SSL_get_error %d", e);
+        fprintf(stderr, "tls handshake failed: %s\n", why);
+        ERR_clear_error();
+        atomic_fetch_add(&g_raw_tls_failed, 1);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        return -1;
+    }
+    set_rcvtimeo(c->fd, IO_TIMEOUT_S);
+
+    /* the client's SNI, reduced to host-name characters (it ends up in a header) */
+    char sni[256] = "-";
+    const char *name = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+    if (name && *name) {
+        size_t i;
+        for (i = 0; name[i] && i + 1 < sizeof sni; i++) {
+            unsigned char ch = (unsigned char)name[i];
+            sni[i] = (isalnum(ch) || ch == '.' || ch == '-' || ch == '_') ? (char)ch : '?';
+        }
+        sni[i] = 0;
+    }
+    const uint8_t *alpn = NULL;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
+    c->tls_resumed = SSL_session_reused(c->ssl) != 0;
+    atomic_fetch_add(c->tls_resumed ? &g_raw_tls_resumed : &g_raw_tls_full, 1);
+    fprintf(stderr, "tls sni=%s resumed=%d version=%s alpn=%.*s\n", sni, c->tls_resumed ? 1 : 0,
+            SSL_get_version(c->ssl), alpn_len ? (int)alpn_len : 1, alpn_len ? (const char *)alpn : "-");
+    snprintf(c->tls_hdr, sizeof c->tls_hdr, "X-SNI: %s\r\nX-TLS-Resumed: %d\r\n", sni,
+             c->tls_resumed ? 1 : 0);
+    return 0;
+}
+
+static int tls_version(const char *v)
+{
+    if (strcmp(v, "1.2") == 0)
+        return TLS1_2_VERSION;
+    if (strcmp(v, "1.3") == 0)
+        return TLS1_3_VERSION;
+    return -1;
+}
+
+/* The server context: certificate chain and key (PEM), versions, ALPN. Tickets stay on. */
+static SSL_CTX *tls_setup(const char *cert, const char *key, const char *vmin, const char *vmax)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+    int lo = vmin ? tls_version(vmin) : TLS1_2_VERSION;
+    int hi = vmax ? tls_version(vmax) : TLS1_3_VERSION;
+    if (!ctx || lo < 0 || hi < 0) {
+        fprintf(stderr, "origin: bad --tls-min/--tls-max (1.2 or 1.3)\n");
+        return NULL;
+    }
+    if (!SSL_CTX_set_min_proto_version(ctx, (uint16_t)lo) ||
+        !SSL_CTX_set_max_proto_version(ctx, (uint16_t)hi)) {
+        fprintf(stderr, "origin: cannot set the TLS versions\n");
+        return NULL;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        fprintf(stderr, "origin: --tls-cert %s: %s\n", cert, ERR_error_string(ERR_get_error(), NULL));
+        return NULL;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        fprintf(stderr, "origin: --tls-key %s: %s\n", key, ERR_error_string(ERR_get_error(), NULL));
+        return NULL;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        fprintf(stderr, "origin: --tls-key %s does not match --tls-cert %s\n", key, cert);
+        return NULL;
+    }
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    /* TLS 1.2 resumption by session ID too, besides tickets */
+    static const uint8_t sid_ctx[] = "origin";
+    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
+    return ctx;
+}
+#endif
+
 static void *conn_main(void *arg)
 {
     struct conn *c = arg;
-    struct req *r = malloc(sizeof *r);
+    struct req *r = NULL;
+#if ORIGIN_TLS
+    if (g_tls && tls_accept(c) < 0)
+        goto out;
+#endif
+    r = malloc(sizeof *r);
     if (!r)
         goto out;
     for (;;) {
         int h = read_head(c);
         if (h == 0 || h == -1)
             break;
+        if (h == -3) { /* TLS spoken to a plain port: refuse at once, as an HTTP server does */
+            static const char why[] = "this port speaks plain HTTP, not TLS\n";
+            char m[256];
+            int n = snprintf(m, sizeof m,
+                             "HTTP/1.1 400 Bad Request\r\nX-Backend: %s\r\nContent-Length: %zu\r\n"
+                             "Connection: close\r\n\r\n%s",
+                             g_name, sizeof why - 1, why);
+            send_all(c, m, (size_t)n);
+            break;
+        }
         if (h == -2) {
             static const char msg[] = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
                                       "Content-Length: 0\r\nConnection: close\r\n\r\n";
-            send_all(c->fd, msg, sizeof msg - 1);
+            send_all(c, msg, sizeof msg - 1);
             break;
         }
         if (parse_head(c, r) < 0) {
@@ -763,7 +992,7 @@ static void *conn_main(void *arg)
                              "HTTP/1.1 400 Bad Request\r\nX-Backend: %s\r\nContent-Length: 12\r\n"
                              "Connection: close\r\n\r\nbad request\n",
                              g_name);
-            send_all(c->fd, m, (size_t)n);
+            send_all(c, m, (size_t)n);
             break;
         }
         if (serve(c, r) != 0)
@@ -771,7 +1000,7 @@ static void *conn_main(void *arg)
     }
 out:
     free(r);
-    close_gracefully(c->fd);
+    close_gracefully(c);
     free(c);
     return NULL;
 }
@@ -779,6 +1008,7 @@ out:
 static void usage(FILE *f)
 {
     fprintf(f, "usage: origin --port N --name NAME [--host 127.0.0.1] [--idle-close-ms MS]\n"
+               "              [--tls-cert FILE --tls-key FILE [--tls-min 1.2|1.3] [--tls-max 1.2|1.3]]\n"
                "       origin --pattern N\n"
                "       origin --digest < FILE\n");
 }
@@ -786,6 +1016,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1";
+    const char *tls_cert = NULL, *tls_key = NULL, *tls_min = NULL, *tls_max = NULL;
     int port = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -825,6 +1056,18 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--idle-close-ms") == 0 && v) {
             g_idle_ms = atoi(v);
             i++;
+        } else if (strcmp(a, "--tls-cert") == 0 && v) {
+            tls_cert = v;
+            i++;
+        } else if (strcmp(a, "--tls-key") == 0 && v) {
+            tls_key = v;
+            i++;
+        } else if (strcmp(a, "--tls-min") == 0 && v) {
+            tls_min = v;
+            i++;
+        } else if (strcmp(a, "--tls-max") == 0 && v) {
+            tls_max = v;
+            i++;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
@@ -838,6 +1081,20 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (tls_cert || tls_key || tls_min || tls_max) {
+        if (!tls_cert || !tls_key) {
+            fprintf(stderr, "origin: --tls-cert and --tls-key go together\n");
+            return 2;
+        }
+#if ORIGIN_TLS
+        g_tls = tls_setup(tls_cert, tls_key, tls_min, tls_max);
+        if (!g_tls)
+            return 2;
+#else
+        fprintf(stderr, "origin: built without TLS (BoringSSL)\n");
+        return 2;
+#endif
+    }
 
     int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (ls < 0) {
@@ -883,6 +1140,11 @@ int main(int argc, char **argv)
             continue;
         }
         c->fd = fd;
+#if ORIGIN_TLS
+        c->ssl = NULL;
+#endif
+        c->tls_resumed = false;
+        c->tls_hdr[0] = 0;
         c->start = c->end = 0;
         c->counted = false;
         c->head_len = 0;
