@@ -494,13 +494,16 @@ round_finish(struct rh_health *h)
 	}
 	if (!changed)
 		return;
+	/* counted before the view becomes visible (rh_pool_publish stores it with release
+	 * semantics), so whoever sees the new view also sees the count */
+	atomic_fetch_add_explicit(&h->publications, 1, memory_order_relaxed);
 	if (rh_pool_publish(h->pool, h->healthy) == -1) {
+		atomic_fetch_sub_explicit(&h->publications, 1, memory_order_relaxed);
 		rh_log_error("health: cannot publish the new view: out of memory; retrying next round");
 		h->dirty = true;
 		return;
 	}
 	h->dirty = false;
-	atomic_fetch_add_explicit(&h->publications, 1, memory_order_relaxed);
 }
 
 

@@ -827,14 +827,14 @@ START_TEST(test_tls_probes)
 	tls_server_start(&srv, &ports[0], &ca, "DNS:backend.test", expiry);
 	plain = listener(&ports[1], 64);
 	silent = listener(&ports[2], 64);
-	fixture_init_tls(&f, ports, 3, 100, 300, true, ca.path, 14);
+	fixture_init_tls(&f, ports, 3, 100, 800, true, ca.path, 14);
 	f.lfd[1] = plain;
 	rh_log_set_level(RH_LOG_INFO);
 	log_begin(&f);
 
 	t0 = time(NULL);
 	ck_assert_int_eq(rh_health_start(f.h), 0);
-	ck_assert_msg(wait_for(&f, "100", 2000) != 0, "not 100 within 2 s");
+	ck_assert_msg(wait_for(&f, "100", 4000) != 0, "not 100 within 4 s");
 	idle(&f, 400); /* a few more rounds: nothing changes, nothing more is logged */
 	ck_assert_uint_eq(peek(&f, state), 2);
 	ck_assert_str_eq(state, "100");
@@ -854,7 +854,7 @@ START_TEST(test_tls_probes)
 	log = log_end(&f);
 	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: TLS handshake: ", ports[1]);
 	ck_assert_uint_eq(count(log, line), 1);
-	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: timeout after 300 ms\n", ports[2]);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: timeout after 800 ms\n", ports[2]);
 	ck_assert_uint_eq(count(log, line), 1);
 	snprintf(line, sizeof(line), "backend 127.0.0.1:%u ", ports[0]);
 	ck_assert_uint_eq(count(log, line), 0);
@@ -880,7 +880,7 @@ START_TEST(test_tls_verify_fails)
 
 	ca_init(&ca);
 	tls_server_start(&srv, &ports[0], NULL, "DNS:backend.test", time(NULL) + 300 * 86400);
-	fixture_init_tls(&f, ports, 1, 100, 500, true, ca.path, 14);
+	fixture_init_tls(&f, ports, 1, 100, 2000, true, ca.path, 14);
 	rh_log_set_level(RH_LOG_INFO);
 	log_begin(&f);
 
@@ -918,7 +918,7 @@ START_TEST(test_tls_cert_warnings)
 	tls_server_start(&soon, &ports[0], &ca, "DNS:other.test", soon_at);
 	/* the right name, by the CA, expired yesterday */
 	tls_server_start(&expired, &ports[1], &ca, "DNS:backend.test", expired_at);
-	fixture_init_tls(&f, ports, 2, 30, 500, false, ca.path, 14);
+	fixture_init_tls(&f, ports, 2, 30, 2000, false, ca.path, 14);
 	rh_log_set_level(RH_LOG_INFO);
 	log_begin(&f);
 
