@@ -96,6 +96,8 @@ struct rh_conn {
 	bool nodelay;       /* TCP_NODELAY is set on the client socket */
 	size_t lf_checked;  /* READ_HEAD: bytes of the partial head known to hold no LF yet */
 	bool fail_logged;   /* the failure was logged already (TLS: once per backend and reason) */
+	bool fail_tls;      /* the failure was TLS on an established connection: the reason is TLS's */
+	bool shut;          /* LINGER: our side is shut (after close_notify, for TLS) */
 	int fail_err;
 	const char *fail_what;
 
@@ -217,8 +219,12 @@ wq_flush(struct rh_ep *ep, struct wq *q, char *scratch)
 			/* one record per call; a short count is not a full socket (the BIO clears
 			 * ep->writable when it is), so keep going */
 			ssize_t n = rh_tls_writev(ep, q->iov + q->idx, n_iov, scratch);
-			if (n == -1)
+			if (n == -1) {
+				/* the record is encrypted and maybe partly sent: these bytes are
+				 * committed, nothing else may be written in their place */
+				q->progressed = true;
 				return 1;
+			}
 			if (n == -2)
 				return -1;
 			wq_advance(q, (size_t)n);
@@ -440,19 +446,26 @@ status_to_local(int status)
 /* ---- starting an exchange ---- */
 
 static void
-log_upstream_failure(struct rh_worker *w, const struct rh_backend *b, const char *what, int err)
+log_upstream_failure_text(struct rh_worker *w, const struct rh_backend *b, const char *what,
+			  const char *why)
 {
 	/* at most one line per second per worker: a dead backend must not flood the log */
 	if (w->now - w->last_connect_log < 1000 && w->last_connect_log)
 		return;
 	w->last_connect_log = w->now;
-	rh_log_warn("upstream %s: %s: %s", b->name, what, strerror(err));
+	rh_log_warn("upstream %s: %s: %s", b->name, what, why);
+}
+
+static void
+log_upstream_failure(struct rh_worker *w, const struct rh_backend *b, const char *what, int err)
+{
+	log_upstream_failure_text(w, b, what, strerror(err));
 }
 
 /* A failed TLS handshake with <b>: logged once per backend and reason (any worker), not once per
  * request; a successful handshake resets it. */
 static void
-log_tls_failure(struct rh_backend *b, const struct rh_ep *ep)
+log_tls_failure(struct rh_worker *w, struct rh_backend *b, const struct rh_ep *ep)
 {
 	char why[192];
 	uint32_t h = 2166136261u;
@@ -461,9 +474,16 @@ log_tls_failure(struct rh_backend *b, const struct rh_ep *ep)
 	for (const char *p = why; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
 	h |= 1; /* never 0, which means "nothing logged" */
-	if (atomic_exchange_explicit(&b->tls_failure_logged, h, memory_order_relaxed) != h)
-		rh_log_warn("upstream %s: TLS handshake failed: %s (logged once until it changes)",
-			    b->name, why);
+	uint_fast32_t prev = atomic_load_explicit(&b->tls_failure_logged, memory_order_relaxed);
+	/* a new reason is logged at most once a second per worker, so reasons that keep changing
+	 * cannot flood the log either */
+	if (prev == h || (w->last_connect_log && w->now - w->last_connect_log < 1000) ||
+	    !atomic_compare_exchange_strong_explicit(&b->tls_failure_logged, &prev, h,
+						     memory_order_relaxed, memory_order_relaxed))
+		return;
+	w->last_connect_log = w->now;
+	rh_log_warn("upstream %s: TLS handshake failed: %s (logged once until it changes)", b->name,
+		    why);
 }
 
 /* Builds the upstream request head in c->reqq from the parsed <req>: the original bytes minus
@@ -558,6 +578,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 	c->resp_final = false;
 	c->fail_what = NULL;
 	c->fail_logged = false;
+	c->fail_tls = false;
 
 	const struct rh_backend_view *view = rh_pool_view(srv->pool);
 	struct rh_upconn *up = NULL;
@@ -628,13 +649,15 @@ pump_request(struct rh_conn *c)
 			if (st == RH_TLS_WAIT)
 				return P_WAIT;
 			if (st == RH_TLS_FAIL) {
-				log_tls_failure(up->backend, &up->ep);
+				log_tls_failure(c->w, up->backend, &up->ep);
 				c->fail_err = EPROTO;
 				c->fail_what = "TLS handshake";
 				c->fail_logged = true;
 				return P_UPFAIL;
 			}
-			atomic_store_explicit(&up->backend->tls_failure_logged, 0, memory_order_relaxed);
+			if (atomic_load_explicit(&up->backend->tls_failure_logged, memory_order_relaxed))
+				atomic_store_explicit(&up->backend->tls_failure_logged, 0,
+						      memory_order_relaxed);
 			if (rh_tls_resumed(&up->ep))
 				c->w->stats.upstream_tls_resumed++;
 			else
@@ -654,6 +677,7 @@ pump_request(struct rh_conn *c)
 			if (r == -1) {
 				c->fail_err = errno;
 				c->fail_what = "send";
+				c->fail_tls = up->ep.tls != NULL;
 				return P_UPFAIL;
 			}
 			in->start += c->reqq.consume;
@@ -825,6 +849,7 @@ pump_response(struct rh_conn *c)
 				return P_WAIT;
 			c->fail_err = n == 0 ? ECONNRESET : errno;
 			c->fail_what = n == 0 ? "closed before responding" : "recv";
+			c->fail_tls = n == -2 && up->ep.tls;
 			return P_UPFAIL;
 		}
 		case RS_SEND: {
@@ -915,7 +940,10 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 	bool connect_failed = up->connecting; /* cleared only when the connect succeeded */
 	bool pooled = up->reused;
 
-	if (!stale_pooled && !c->fail_logged)
+	if (!stale_pooled && !c->fail_logged && c->fail_tls && !timed_out) {
+		char why[192];
+		log_upstream_failure_text(w, b, c->fail_what, rh_tls_failure(&up->ep, why, sizeof(why)));
+	} else if (!stale_pooled && !c->fail_logged)
 		log_upstream_failure(w, b, timed_out ? (connect_failed ? "connect timed out"
 								       : "no response in time")
 						     : c->fail_what,
@@ -1058,9 +1086,8 @@ step_handshake(struct rh_conn *c)
 static enum step
 start_linger(struct rh_conn *c)
 {
-	rh_tls_notify(&c->ep); /* close_notify first: after the shutdown nothing more can be sent */
-	shutdown(c->ep.fd, SHUT_WR);
 	c->state = CS_LINGER;
+	c->shut = false;
 	rh_timer_cancel(&c->timer);
 	return ST_AGAIN;
 }
@@ -1080,7 +1107,10 @@ close_after_response(struct rh_conn *c)
 		rh_upstream_close(c->w, c->up);
 		c->up = NULL;
 	}
-	return may_send_more ? start_linger(c) : ST_CLOSE;
+	if (may_send_more)
+		return start_linger(c);
+	/* TLS: the close waits for close_notify to leave, so the client knows nothing was cut */
+	return rh_tls_notify(&c->ep) == RH_TLS_WAIT ? start_linger(c) : ST_CLOSE;
 }
 
 static enum step
@@ -1128,6 +1158,13 @@ step_linger(struct rh_conn *c)
 {
 	char sink[4096];
 
+	if (!c->shut) {
+		/* TLS: close_notify first, as after the shutdown nothing more can be sent */
+		if (rh_tls_notify(&c->ep) == RH_TLS_WAIT)
+			return ST_WAIT;
+		shutdown(c->ep.fd, SHUT_WR);
+		c->shut = true;
+	}
 	for (;;) {
 		if (!c->ep.readable)
 			return ST_WAIT;
@@ -1190,6 +1227,10 @@ conn_timeout(struct rh_timer *t)
 			return;
 		}
 	} else {
+		if (c->state == CS_HANDSHAKE)
+			w->stats.edge_tls_failed++;
+		else if (q == &w->tq_idle)
+			rh_tls_notify(&c->ep); /* a clean end of an idle keep-alive connection */
 		conn_close(c);
 		return;
 	}
@@ -1237,8 +1278,10 @@ rh_conn_run(struct rh_conn *c)
 void
 rh_conn_drain(struct rh_conn *c)
 {
-	if (c->state == CS_READ_HEAD && (!c->in || rh_buf_len(c->in) == 0))
+	if (c->state == CS_READ_HEAD && (!c->in || rh_buf_len(c->in) == 0)) {
+		rh_tls_notify(&c->ep);
 		conn_close(c);
+	}
 	else
 		c->keep_alive = false;
 }

@@ -90,7 +90,8 @@ note_failure(SSL *ssl, int ret)
 	long vr = SSL_get_verify_result(ssl);
 	uint32_t err = ERR_peek_error();
 
-	if (vr != X509_V_OK && ERR_GET_REASON(err) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+	if (vr != X509_V_OK && ERR_GET_LIB(err) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(err) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
 		snprintf(last_failure, sizeof(last_failure), "certificate verify failed: %s",
 			 X509_verify_cert_error_string(vr));
 	} else if (e == SSL_ERROR_SYSCALL) {
@@ -394,8 +395,10 @@ client_ssl(const struct rh_tls_upstream *u, const struct rh_backend *b)
 	const struct upstream_names *nm = &u->names[b->id];
 	SSL *ssl = SSL_new(u->ctx);
 
-	if (!ssl)
+	if (!ssl) {
+		ERR_clear_error(); /* a stale error would turn the next WANT_READ into a failure */
 		return NULL;
+	}
 	SSL_set_connect_state(ssl);
 	X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
 	X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
@@ -419,6 +422,7 @@ rh_tls_connect_start(const struct rh_tls_upstream *u, const struct rh_backend *b
 		return false;
 	if (!attach_bio(ssl, ep)) {
 		SSL_free(ssl);
+		ERR_clear_error();
 		return false;
 	}
 	SSL_set_ex_data(ssl, slot_index, session_slot);
@@ -588,10 +592,9 @@ rh_tls_accept_start(const struct rh_tls_edge *e, struct rh_ep *ep)
 {
 	SSL *ssl = SSL_new(e->certs[0].ctx);
 
-	if (!ssl)
-		return false;
-	if (!attach_bio(ssl, ep)) {
+	if (!ssl || !attach_bio(ssl, ep)) {
 		SSL_free(ssl);
+		ERR_clear_error();
 		return false;
 	}
 	SSL_set_accept_state(ssl);
@@ -724,13 +727,18 @@ rh_tls_close(struct rh_ep *ep, bool notify)
 	ep->tls_in = NULL;
 }
 
-void
+enum rh_tls_step
 rh_tls_notify(struct rh_ep *ep)
 {
-	if (ep->tls && SSL_is_init_finished(ep->tls) && !(SSL_get_shutdown(ep->tls) & SSL_SENT_SHUTDOWN)) {
-		SSL_shutdown(ep->tls);
-		ERR_clear_error();
-	}
+	if (!ep->tls || !SSL_is_init_finished(ep->tls))
+		return RH_TLS_DONE;
+	errno = 0;
+	int r = SSL_shutdown(ep->tls); /* a retry after WANT_WRITE finishes sending the alert */
+	if (r >= 0)
+		return RH_TLS_DONE;
+	int e = SSL_get_error(ep->tls, r);
+	ERR_clear_error();
+	return e == SSL_ERROR_WANT_WRITE ? RH_TLS_WAIT : RH_TLS_DONE;
 }
 
 /* ---- health probes ---- */
@@ -753,6 +761,7 @@ rh_tls_probe_start(const struct rh_tls_upstream *u, const struct rh_backend *b, 
 enum rh_tls_step
 rh_tls_probe_step(SSL *ssl, bool *want_write, char *why, size_t whylen)
 {
+	errno = 0; /* the socket BIO leaves errno alone at EOF: a stale EAGAIN would be the reason */
 	int r = SSL_do_handshake(ssl);
 
 	*want_write = false;

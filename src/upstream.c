@@ -31,6 +31,7 @@ idle_expired(struct rh_timer *t)
 	struct rh_upconn *up = (struct rh_upconn *)((char *)t - offsetof(struct rh_upconn, timer));
 	struct rh_worker *w = (struct rh_worker *)t->fire_arg;
 
+	rh_tls_notify(&up->ep); /* a clean end of an idle connection */
 	rh_upstream_close(w, up);
 }
 
@@ -106,6 +107,7 @@ rh_upstream_release(struct rh_worker *w, struct rh_upconn *up)
 	if (l->count >= w->srv->cfg->keepalive || w->draining ||
 	    ((up->ep.readable || rh_tls_pending(&up->ep)) && !(up->ep.tls && rh_tls_idle_ok(&up->ep)))) {
 		/* full pool, shutting down, or the backend already said something (close) */
+		rh_tls_notify(&up->ep);
 		rh_upstream_close(w, up);
 		return;
 	}

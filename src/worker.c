@@ -30,7 +30,7 @@ void
 rh_worker_close_ep(struct rh_ep *ep)
 {
 	/* closing the fd removes it from epoll; events already fetched for it are skipped */
-	rh_tls_close(ep, true);
+	rh_tls_close(ep, false); /* abortive unless the caller sent close_notify before */
 	close(ep->fd);
 	ep->fd = -1;
 	ep->closed = true;

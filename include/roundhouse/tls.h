@@ -100,10 +100,12 @@ bool rh_tls_pending(const struct rh_ep *ep);
  * closed it or sent data. */
 bool rh_tls_idle_ok(struct rh_ep *ep);
 
-/* Sends close_notify once, if the handshake finished (before a staged close's shutdown). */
-void rh_tls_notify(struct rh_ep *ep);
+/* Sends close_notify, if the handshake finished: RH_TLS_WAIT when the socket is full (call again once
+ * writable; the close must wait, or the alert is lost), else RH_TLS_DONE (sent, or given up on). */
+enum rh_tls_step rh_tls_notify(struct rh_ep *ep);
 
-/* Frees ep->tls (the fd stays). <notify>: first send close_notify, best effort, never blocking. */
+/* Frees ep->tls (the fd stays). <notify>: first send close_notify, best effort, never blocking;
+ * false for an abortive close, so the peer can tell a cut-off stream from a complete one. */
 void rh_tls_close(struct rh_ep *ep, bool notify);
 
 /* ---- health probes (health thread; plain fd, its own readiness) ---- */
