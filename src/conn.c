@@ -122,6 +122,8 @@ struct rh_conn {
 /* ---- static strings of rewritten heads ---- */
 #define S(x) {(void *)(x), sizeof(x) - 1}
 static const struct iovec iov_xff_name = S("X-Forwarded-For: ");
+static const struct iovec iov_xfp_http = S("X-Forwarded-Proto: http\r\n");
+static const struct iovec iov_xfp_https = S("X-Forwarded-Proto: https\r\n");
 static const struct iovec iov_comma = S(", ");
 static const struct iovec iov_crlf = S("\r\n");
 static const struct iovec iov_conn_keepalive = S("Connection: keep-alive\r\n");
@@ -487,8 +489,9 @@ log_tls_failure(struct rh_worker *w, struct rh_backend *b, const struct rh_ep *e
 }
 
 /* Builds the upstream request head in c->reqq from the parsed <req>: the original bytes minus
- * hop-by-hop lines (and Host when host_header rewrites it), plus X-Forwarded-For, then the first
- * body bytes already in the buffer. */
+ * hop-by-hop lines (and Host when host_header rewrites it), plus X-Forwarded-For and
+ * X-Forwarded-Proto (ours replaces any the client sent), then the first body bytes already in the
+ * buffer. */
 static bool
 build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_len)
 {
@@ -508,7 +511,7 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 
 	for (size_t i = 0; i < req->num_headers; i++) {
 		const struct rh_http_header *h = &req->headers[i];
-		bool drop = h->kind == RH_HDR_HOP || (int)i == xff ||
+		bool drop = h->kind == RH_HDR_HOP || (int)i == xff || h->kind == RH_HDR_X_FORWARDED_PROTO ||
 			    (h->kind == RH_HDR_HOST && w->srv->host_line);
 		fields_end = h->line.p + h->line.len;
 		if (!drop)
@@ -526,6 +529,7 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 	}
 	push(q, c->ip, c->ip_len);
 	push_iov(q, &iov_crlf);
+	push_iov(q, c->ep.tls ? &iov_xfp_https : &iov_xfp_http);
 	if (c->http10)
 		push_iov(q, &iov_conn_keepalive); /* ask the backend to keep it open all the same */
 	push(q, fields_end, (size_t)(head_end - fields_end)); /* the empty line ending the head */

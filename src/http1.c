@@ -278,6 +278,8 @@ static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
 			h->kind = RH_HDR_TRANSFER_ENCODING;
 			return field_transfer_encoding(h->value, f);
 		}
+		if (rh_span_eq_lower(n, "x-forwarded-proto"))
+			h->kind = RH_HDR_X_FORWARDED_PROTO;
 		break;
 	}
 	return 0;

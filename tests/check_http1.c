@@ -154,13 +154,15 @@ START_TEST(test_header_kinds)
 				"Trailer: X-Sum\r\n"
 				"Upgrade: h2c\r\n"
 				"X-Forwarded-For: 10.0.0.1\r\n"
+				"x-forwarded-PROTO: https\r\n"
 				"Expect: 100-continue\r\n"
 				"X-Host: b\r\n"
 				"Hosts: c\r\n"
 				"\r\n";
 	static const enum rh_hdr_kind want[] = {
 		RH_HDR_OTHER, RH_HDR_HOST, RH_HDR_CONTENT_LENGTH, RH_HDR_HOP, RH_HDR_HOP, RH_HDR_HOP, RH_HDR_HOP,
-		RH_HDR_HOP, RH_HDR_HOP, RH_HDR_X_FORWARDED_FOR, RH_HDR_EXPECT, RH_HDR_OTHER, RH_HDR_OTHER,
+		RH_HDR_HOP, RH_HDR_HOP, RH_HDR_X_FORWARDED_FOR, RH_HDR_X_FORWARDED_PROTO, RH_HDR_EXPECT,
+		RH_HDR_OTHER, RH_HDR_OTHER,
 	};
 	struct rh_http_request req;
 

@@ -29,6 +29,7 @@ enum rh_hdr_kind {
 	RH_HDR_CONTENT_LENGTH,
 	RH_HDR_TRANSFER_ENCODING,
 	RH_HDR_X_FORWARDED_FOR,
+	RH_HDR_X_FORWARDED_PROTO, /* replaced by the proxy's own: a client must not claim https */
 	RH_HDR_EXPECT,
 };
 

@@ -33,6 +33,12 @@ assert_eq "$(hdr_count X-Forwarded-For)" 1 "one X-Forwarded-For line"
 assert_match "$(hdr_lines X-Forwarded-For)" '^X-Forwarded-For: 1\.2\.3\.4, ?127\.0\.0\.1$' "X-Forwarded-For appended to the client's"
 pass "client X-Forwarded-For extended: $(hdr_lines X-Forwarded-For)"
 
+req "http://127.0.0.1:$PX/headers"
+assert_eq "$(hdr_lines X-Forwarded-Proto)" "X-Forwarded-Proto: http" "X-Forwarded-Proto added"
+req "http://127.0.0.1:$PX/headers" -H 'X-Forwarded-Proto: https' -H 'x-forwarded-proto: https'
+assert_eq "$(hdr_lines X-Forwarded-Proto)" "X-Forwarded-Proto: http" "a client's X-Forwarded-Proto replaced"
+pass "X-Forwarded-Proto: http, a client's own claim replaced"
+
 req "http://127.0.0.1:$PX/headers" -H 'Host: custom.example:8080'
 assert_eq "$(hdr_lines Host)" "Host: custom.example:8080" "client Host preserved"
 pass "client Host preserved"

@@ -53,6 +53,12 @@ done
 [[ $seq == *A* && $seq == *B* ]] || fail "https requests did not reach both backends: $seq"
 pass "https://localhost:$PT/ answered by the backends ($seq)"
 
+req "$HS/headers" --cacert "$CA" --resolve "localhost:$PT:127.0.0.1" -H 'X-Forwarded-Proto: http'
+assert_status 200 "https /headers"
+assert_eq "$(grep -ic '^X-Forwarded-Proto:' <<<"$BODY")" 1 "one X-Forwarded-Proto line upstream"
+assert_match "$BODY" $'X-Forwarded-Proto: https\r' "X-Forwarded-Proto: https upstream (the client's own replaced)"
+pass "requests over listen_tls carry X-Forwarded-Proto: https"
+
 req "https://127.0.0.1:$PT/" --cacert "$CA"
 assert_status 200 "https://127.0.0.1 (no SNI: the default certificate, whose SAN has IP 127.0.0.1)"
 pass "a client without SNI gets the default certificate"
