@@ -3,7 +3,8 @@
 #   requests alternate over two TLS origins, which see SNI backend.test and Host: backend.test;
 #   upstream connections are kept alive; new connections resume the TLS session;
 #   an untrusted (self-signed) backend: 502 with verify=true and one log line, 200 with verify=false;
-#   a certificate for another name: 502; 50 MiB up, down and echoed intact over TLS;
+#   a certificate for another name: 502; 50 MiB up, down and echoed intact over TLS, and up and
+#   down with TLS on both sides (listen_tls in front);
 #   an OpenSSL peer (openssl s_server -WWW) as the backend.
 set -euo pipefail
 PORT_BASE=21500
@@ -34,11 +35,16 @@ n_matching() {
 alloc_port PA
 alloc_port PB
 alloc_port PX
+alloc_port PXS
 start_tls_origin A "$PA" backend
 start_tls_origin B "$PB" backend
-write_ini "$E2E_TMP/rh.ini" "$PX" "$PA $PB" "${TLS_UPSTREAM[@]}"
+# listen_tls too: the 50 MiB transfers below also run with TLS on both sides at once
+INI_SERVER_EXTRA=$(printf '%s\n' "listen_tls = 127.0.0.1:$PXS" "cert = $CERTS/edge.pem" "key = $CERTS/edge.key") \
+    write_ini "$E2E_TMP/rh.ini" "$PX" "$PA $PB" "${TLS_UPSTREAM[@]}"
 start_proxy "$E2E_TMP/rh.ini"
 U=http://127.0.0.1:$PX
+US=https://localhost:$PXS
+TLS_BOTH=(--cacert "$CA" --resolve "localhost:$PXS:127.0.0.1")
 
 alternates() { # SEQ: every backend differs from the one before, and both appear
     local s=$1 i
@@ -117,6 +123,14 @@ pass "50 MiB download over TLS upstream intact"
 sha=$(download_sha "50 MiB chunked download over TLS upstream" "$U/chunked?n=$BIG")
 assert_eq "$sha" "$big_sha" "50 MiB /chunked over TLS upstream: sha256"
 pass "50 MiB chunked download over TLS upstream intact"
+
+# ---- TLS on both sides: client -> listen_tls -> TLS backend
+req "$US/sink" "${TLS_BOTH[@]}" --max-time 90 -H 'Expect:' --data-binary @"$E2E_TMP/big.bin"
+assert_status 200 "50 MiB upload over TLS on both sides"
+assert_eq "$BODY" "$big_digest" "50 MiB upload over TLS on both sides: length and digest seen by the origin"
+sha=$(download_sha "50 MiB download over TLS on both sides" "$US/bytes?n=$BIG" "${TLS_BOTH[@]}")
+assert_eq "$sha" "$(pattern_sha "$BIG")" "50 MiB /bytes over TLS on both sides: sha256"
+pass "50 MiB up and down with TLS on both sides (client and backend) intact"
 
 sha=$(download_sha "50 MiB echo over TLS upstream (full-duplex)" "$U/echo" -H 'Expect:' --data-binary @"$E2E_TMP/big.bin")
 assert_eq "$sha" "$big_sha" "50 MiB /echo over TLS upstream: sha256"
