@@ -4,7 +4,8 @@
 #   an unknown or no SNI; ALPN http/1.1; TLS 1.2 and 1.3; session resumption (1.2 and 1.3);
 #   a client stalling in the handshake is closed after client_header; bad cert/key files are
 #   refused at start with FILE:LINE and the key; 50 MiB up, down and echoed over the edge;
-#   plain `listen` beside `listen_tls` in the same process.
+#   plain `listen` beside `listen_tls` in the same process; wrk over https (keep-alive and a
+#   connection per request) with no errors, on every worker at once (also run under TSan).
 set -euo pipefail
 PORT_BASE=21600
 E2E_DIR=${E2E_DIR:-$(cd "$(dirname "$0")" && pwd)}
@@ -162,6 +163,21 @@ done
 req "$HS/" --cacert "$CA" --resolve "localhost:$PT:127.0.0.1"
 assert_status 200 "https request after the stalled handshakes"
 pass "stalled handshakes (nothing, partial ClientHello) closed after ~1 s"
+
+# ---- load over TLS on every worker at once (this scenario also runs under ThreadSanitizer): keep-alive,
+# then a new connection per request (handshakes and ticket resumption in both workers)
+for mode in keep-alive close; do
+    hdr=()
+    [[ $mode == close ]] && hdr=(-H 'Connection: close')
+    wout=$(timeout 30 wrk -t2 -c16 -d2s --timeout 5s "${hdr[@]}" "https://127.0.0.1:$PT/" 2>&1) ||
+        fail "wrk over https ($mode) failed: $wout"
+    total=$(awk '/requests in/ { print $1 }' <<<"$wout")
+    assert_match "$total" '^[0-9]+$' "wrk over https ($mode): request count"
+    assert_ge "$total" 50 "wrk over https ($mode): requests"
+    assert_not_contains "$wout" "Socket errors" "wrk over https ($mode): socket errors"
+    assert_not_contains "$wout" "Non-2xx" "wrk over https ($mode): non-2xx responses"
+    pass "wrk over https, $mode: $total requests, no errors"
+done
 
 # ---- plain listen beside listen_tls
 req "http://127.0.0.1:$PX/"
