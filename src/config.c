@@ -634,23 +634,31 @@ static int on_key(void *user, const char *section, const char *name, const char 
 static char *read_line(char *str, int num, void *stream)
 {
 	struct load *ld = stream;
-	ssize_t n;
-	size_t len;
+	size_t len = 0, cap = num > 0 ? (size_t)num + 1 : 1; /* the text, a CR, and one byte over */
+	int ch = EOF;
 
 	if (ld->failed)
 		return NULL;
+	if (ld->bufcap < cap) {
+		free(ld->buf);
+		if ((ld->buf = malloc(cap)) == NULL) {
+			fail_at(ld, 0, "out of memory");
+			return NULL;
+		}
+		ld->bufcap = cap;
+	}
+	/* read at most one byte past what can fit: a huge line (or /dev/zero) is refused without
+	 * being held in memory */
 	errno = 0;
-	n = getline(&ld->buf, &ld->bufcap, ld->f);
-	if (n < 0) {
+	while (len < cap && (ch = getc(ld->f)) != EOF && ch != '\n')
+		ld->buf[len++] = (char)ch;
+	if (len == 0 && ch == EOF) {
 		if (ferror(ld->f))
 			fail_at(ld, 0, "cannot read: %s", strerror(errno ? errno : EIO));
 		return NULL;
 	}
 	ld->lineno++;
-	len = (size_t)n;
-	if (len > 0 && ld->buf[len - 1] == '\n')
-		len--;
-	if (len > 0 && ld->buf[len - 1] == '\r')
+	if (len > 0 && ld->buf[len - 1] == '\r' && len <= (size_t)num)
 		len--;
 	if (memchr(ld->buf, '\0', len) != NULL) {
 		fail_at(ld, ld->lineno, "NUL byte in line (not a text file?)");

@@ -134,7 +134,7 @@ struct fields {
 	unsigned te_chunked;  /* how many times chunked was seen */
 	bool conn_close;
 	bool conn_keep_alive;
-	bool conn_other;      /* Connection names other headers: they are hop-by-hop too */
+	unsigned conn_other;  /* options naming other headers, which are hop-by-hop too */
 	bool expect_continue;
 	int host_index;
 	uint64_t content_length;
@@ -212,8 +212,8 @@ static int field_connection(struct rh_span v, struct fields *f)
 		else if (rh_span_eq_lower(e, "content-length") || rh_span_eq_lower(e, "transfer-encoding") ||
 			 rh_span_eq_lower(e, "host"))
 			return 400;
-		else
-			f->conn_other = true;
+		else if (++f->conn_other > RH_HTTP_MAX_CONNECTION_OPTIONS)
+			return 400; /* marking them costs options x headers: keep that small */
 	}
 	return 0;
 }
@@ -286,7 +286,8 @@ static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
 }
 
 /* Marks every header named by a Connection option as hop-by-hop. Only runs when some Connection line
- * has an option other than close/keep-alive, so it may be quadratic in that rare case. */
+ * has an option other than close/keep-alive; at most RH_HTTP_MAX_CONNECTION_OPTIONS of them, so
+ * the work is bounded by that many passes over the headers. */
 static void mark_connection_options(struct rh_http_header *hdrs, size_t num)
 {
 	for (size_t i = 0; i < num; i++) {
@@ -725,13 +726,10 @@ ssize_t rh_chunked_feed(struct rh_chunked *c, const char *buf, size_t len)
 		case CK_SIZE:
 		case CK_SIZE_WS:
 		case CK_EXT:
-			if (ch == '\r' || ch == '\n') {
+			if (ch == '\r') {
 				if (c->digits == 0)
 					goto fail;
-				if (ch == '\r')
-					c->state = CK_SIZE_LF;
-				else
-					size_line_done(c);
+				c->state = CK_SIZE_LF;
 				break;
 			}
 			if (++c->line_len > CHUNK_LINE_MAX)
@@ -762,12 +760,9 @@ ssize_t rh_chunked_feed(struct rh_chunked *c, const char *buf, size_t len)
 			size_line_done(c);
 			break;
 		case CK_DATA_CR:
-			if (ch == '\r')
-				c->state = CK_DATA_LF;
-			else if (ch == '\n')
-				c->state = CK_SIZE;
-			else
+			if (ch != '\r')
 				goto fail;
+			c->state = CK_DATA_LF;
 			break;
 		case CK_DATA_LF:
 			if (ch != '\n')
@@ -779,10 +774,6 @@ ssize_t rh_chunked_feed(struct rh_chunked *c, const char *buf, size_t len)
 				c->state = CK_FINAL_LF;
 				break;
 			}
-			if (ch == '\n') {
-				c->state = CK_DONE;
-				break;
-			}
 			/* the first byte of a trailer line */
 			c->state = CK_TRAILER;
 			/* fall through */
@@ -791,9 +782,6 @@ ssize_t rh_chunked_feed(struct rh_chunked *c, const char *buf, size_t len)
 				goto fail;
 			if (ch == '\r') {
 				c->state = CK_TRAILER_LF;
-			} else if (ch == '\n') {
-				c->state = CK_TRAILER_BOL;
-				c->line_len = 0;
 			} else if (!is_class((char)ch, C_FIELD) || ++c->line_len > TRAILER_LINE_MAX) {
 				goto fail;
 			}

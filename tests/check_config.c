@@ -873,6 +873,16 @@ START_TEST(err_unreadable)
 	/* a short buffer gets a truncated, terminated message */
 	ck_assert_int_eq(rh_config_load(&cfg, "/nonexistent/roundhouse.ini", err, 8), -1);
 	ck_assert_str_eq(err, "/nonexi");
+	/* an endless line is refused after a few hundred bytes, not read into memory whole */
+	ck_assert_int_eq(rh_config_load(&cfg, "/dev/zero", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "/dev/zero:1: NUL byte in line (not a text file?)");
+	FILE *yes = popen("yes x | tr -d '\\n' 2>/dev/null", "r");
+	ck_assert_ptr_nonnull(yes);
+	char fifo[64];
+	snprintf(fifo, sizeof(fifo), "/dev/fd/%d", fileno(yes));
+	ck_assert_int_eq(rh_config_load(&cfg, fifo, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, ":1: line longer than") != NULL, "%s", err);
+	pclose(yes); /* yes and tr end on SIGPIPE once the pipe is closed */
 }
 END_TEST
 

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #define RH_HTTP_MAX_HEADERS 100 /* more header lines than this: 431 */
+#define RH_HTTP_MAX_CONNECTION_OPTIONS 16 /* Connection options naming other headers; more: 400 */
 
 /* Parser results (besides >0, the length of the head including its final CRLF). */
 #define RH_HTTP_PARTIAL (-2)
