@@ -621,6 +621,15 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 	return true;
 }
 
+/* Activity that belongs to the deadline <q> pushes it back; activity of the other direction must
+ * not keep a stalled one alive (a client trickling its upload while it never reads the response). */
+static void
+progress(struct rh_conn *c, struct rh_timer_queue *q)
+{
+	if (c->timer.queue == q)
+		rh_timer_touch(&c->timer, c->w->now);
+}
+
 /* ---- the request pump: client -> upstream ---- */
 
 static enum pump
@@ -674,7 +683,7 @@ pump_request(struct rh_conn *c)
 			int r = wq_flush(&up->ep, &c->reqq, c->w->tls_scratch);
 			if (c->reqq.progressed) {
 				up->wrote = true;
-				rh_timer_touch(&c->timer, c->w->now);
+				progress(c, &c->w->tq_upstream);
 			}
 			if (r == 1)
 				return P_WAIT;
@@ -711,7 +720,7 @@ pump_request(struct rh_conn *c)
 			in->start = in->end = 0;
 			ssize_t r = read_into(&c->ep, in);
 			if (r > 0) {
-				rh_timer_touch(&c->timer, c->w->now);
+				progress(c, &c->w->tq_client_body);
 				continue;
 			}
 			if (r == -1)
@@ -846,7 +855,7 @@ pump_response(struct rh_conn *c)
 			ssize_t n = read_into(&up->ep, out);
 			if (n > 0) {
 				c->resp_seen = true;
-				rh_timer_touch(&c->timer, w->now);
+				progress(c, &w->tq_upstream);
 				continue;
 			}
 			if (n == -1)
@@ -871,7 +880,7 @@ pump_response(struct rh_conn *c)
 				return P_WAIT;
 			if (r == -1)
 				return P_CLIENTFAIL;
-			rh_timer_touch(&c->timer, w->now);
+			progress(c, &w->tq_send);
 			out->start += c->respq.consume;
 			c->respq = (struct wq){0};
 			if (c->resp_interim) {
@@ -905,7 +914,7 @@ pump_response(struct rh_conn *c)
 			out->start = out->end = 0;
 			ssize_t n = read_into(&up->ep, out);
 			if (n > 0) {
-				rh_timer_touch(&c->timer, w->now);
+				progress(c, &w->tq_upstream);
 				continue;
 			}
 			if (n == -1)

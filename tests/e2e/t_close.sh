@@ -3,7 +3,8 @@
 # connection the client is still writing to (a reset there destroys the response's tail):
 #   - the backend answers 3 MB before reading a 20 MB upload (the request cannot finish);
 #   - a close-delimited 3 MB response to a keep-alive HTTP/1.0 client that pipelines behind it.
-# And a request with a body whose connect fails is retried on the next backend, like a GET.
+# And a request with a body whose connect fails is retried on the next backend, like a GET; and a
+# client that never reads its response is closed after `idle` even while it trickles its upload.
 set -euo pipefail
 PORT_BASE=21400
 E2E_DIR=${E2E_DIR:-$(cd "$(dirname "$0")" && pwd)}
@@ -84,3 +85,31 @@ for i in 1 2 3 4 5 6; do
     assert_status 200 "POST $i with a dead backend in the rotation"
 done
 pass "POSTs whose connect failed were retried on the live backend"
+
+# a client that never reads its response is timed out after `idle` however long it keeps
+# trickling its upload: activity in one direction must not keep the other, stalled one alive
+alloc_port PX3
+INI_IDLE=2s write_ini "$E2E_TMP/rh3.ini" "$PX3" "$PA"
+start_proxy "$E2E_TMP/rh3.ini" proxy3
+python3 - "$PX3" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", port))
+# 30 MB answered at once (more than the socket buffers hold), the 20 MB upload read slowly after
+s.sendall(b"POST /early?n=30000000 HTTP/1.1\r\nHost: t\r\nContent-Length: 20000000\r\n\r\n")
+t0 = time.time()
+closed_at = None
+while time.time() - t0 < 8:
+    try:
+        s.send(b"x" * 1024)  # never reads: the response stalls in the socket buffers
+    except OSError:
+        closed_at = time.time() - t0
+        break
+    time.sleep(0.1)
+assert closed_at is not None, "connection still open after 8 s of trickled upload with idle = 2s"
+assert closed_at < 6, "closed only after %.1f s" % closed_at
+print("ok - a client that does not read its response is closed after %.1f s (idle 2 s), upload trickling" % closed_at)
+PY
+pass "a trickled upload does not keep a stalled response alive past idle"
