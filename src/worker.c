@@ -37,6 +37,38 @@ rh_worker_close_ep(struct rh_ep *ep)
 	ep->readable = ep->writable = false;
 }
 
+/* Gives back everything <w> owns; its thread is not running. Also undoes a half-done
+ * rh_worker_init, so the error path and rh_worker_finish share it. */
+static void
+worker_release(struct rh_worker *w)
+{
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (!w->listeners[i].ep.closed)
+			close(w->listeners[i].ep.fd);
+	w->n_listeners = 0;
+	while (w->free_upconns) {
+		struct rh_upconn *up = w->free_upconns;
+		w->free_upconns = up->next;
+		free(up);
+	}
+	rh_buf_pool_finish(&w->bufs);
+	if (w->wake.fd != -1)
+		close(w->wake.fd);
+	if (w->epfd != -1)
+		close(w->epfd);
+	w->wake.fd = w->epfd = -1;
+	for (size_t i = 0; w->tls_sessions && i < w->srv->pool->n_backends; i++)
+		SSL_SESSION_free(w->tls_sessions[i]);
+	free(w->tls_sessions);
+	free(w->tls_scratch);
+	free(w->listeners);
+	free(w->idle);
+	w->tls_sessions = NULL;
+	w->tls_scratch = NULL;
+	w->listeners = NULL;
+	w->idle = NULL;
+}
+
 int
 rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *err, size_t errlen)
 {
@@ -105,20 +137,7 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 	}
 	return 0;
 fail:
-	for (size_t i = 0; i < w->n_listeners; i++)
-		close(w->listeners[i].ep.fd);
-	if (w->wake.fd != -1)
-		close(w->wake.fd);
-	if (w->epfd != -1)
-		close(w->epfd);
-	free(w->listeners);
-	free(w->idle);
-	free(w->tls_sessions);
-	free(w->tls_scratch);
-	w->listeners = NULL;
-	w->idle = NULL;
-	w->tls_sessions = NULL;
-	w->tls_scratch = NULL;
+	worker_release(w);
 	return -1;
 }
 
@@ -285,25 +304,5 @@ rh_worker_finish(struct rh_worker *w)
 	if (w->started)
 		pthread_join(w->thread, NULL);
 	w->started = false;
-	for (size_t i = 0; i < w->n_listeners; i++)
-		if (!w->listeners[i].ep.closed)
-			close(w->listeners[i].ep.fd);
-	while (w->free_upconns) {
-		struct rh_upconn *up = w->free_upconns;
-		w->free_upconns = up->next;
-		free(up);
-	}
-	rh_buf_pool_finish(&w->bufs);
-	close(w->wake.fd);
-	close(w->epfd);
-	for (size_t i = 0; w->tls_sessions && i < w->srv->pool->n_backends; i++)
-		SSL_SESSION_free(w->tls_sessions[i]);
-	free(w->tls_sessions);
-	free(w->tls_scratch);
-	free(w->listeners);
-	free(w->idle);
-	w->listeners = NULL;
-	w->idle = NULL;
-	w->tls_sessions = NULL;
-	w->tls_scratch = NULL;
+	worker_release(w);
 }

@@ -440,3 +440,15 @@ assert_ge() { # A B MSG
 assert_status() { # EXPECTED MSG  (checks $STATUS from req)
     [[ $STATUS == "$1" ]] || fail "$2: expected HTTP $1, got $STATUS (body: $(head -c 300 <<<"$BODY"); curl: $(head -c 300 "$E2E_TMP/last.err" 2>/dev/null))"
 }
+
+# start_pair_and_proxy: the usual set-up — origins A and B on new ports PA and PB, and a proxy on a
+# new port PX in front of both (round-robin, write_ini's defaults); sets PA, PB and PX.
+start_pair_and_proxy() {
+    alloc_port PA
+    alloc_port PB
+    alloc_port PX
+    start_origin A "$PA"
+    start_origin B "$PB"
+    write_ini "$E2E_TMP/rh.ini" "$PX" "$PA $PB"
+    start_proxy "$E2E_TMP/rh.ini"
+}

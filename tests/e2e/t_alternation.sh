@@ -6,13 +6,7 @@ PORT_BASE=20000
 E2E_DIR=${E2E_DIR:-$(cd "$(dirname "$0")" && pwd)}
 source "$E2E_DIR/lib.sh"
 
-alloc_port PA
-alloc_port PB
-alloc_port PX
-start_origin A "$PA"
-start_origin B "$PB"
-write_ini "$E2E_TMP/rh.ini" "$PX" "$PA $PB"
-start_proxy "$E2E_TMP/rh.ini"
+start_pair_and_proxy # origins A on $PA and B on $PB, the proxy on $PX
 
 # alternates SEQ: every backend differs from the one before, and both appear
 alternates() {

@@ -12,13 +12,7 @@ source "$E2E_DIR/lib.sh"
 BIG=$((50 * 1024 * 1024))
 RSS_SLACK_KB=$((20 * 1024))
 
-alloc_port PA
-alloc_port PB
-alloc_port PX
-start_origin A "$PA"
-start_origin B "$PB"
-write_ini "$E2E_TMP/rh.ini" "$PX" "$PA $PB"
-start_proxy "$E2E_TMP/rh.ini"
+start_pair_and_proxy # origins A on $PA and B on $PB, the proxy on $PX
 U=http://127.0.0.1:$PX
 
 "$ORIGIN_BIN" --pattern "$BIG" >"$E2E_TMP/big.bin"

@@ -7,13 +7,7 @@ PORT_BASE=20700
 E2E_DIR=${E2E_DIR:-$(cd "$(dirname "$0")" && pwd)}
 source "$E2E_DIR/lib.sh"
 
-alloc_port PA
-alloc_port PB
-alloc_port PX
-start_origin A "$PA"
-start_origin B "$PB"
-write_ini "$E2E_TMP/rh.ini" "$PX" "$PA $PB"
-start_proxy "$E2E_TMP/rh.ini"
+start_pair_and_proxy # origins A on $PA and B on $PB, the proxy on $PX
 
 req "http://127.0.0.1:$PX/"
 assert_status 200 "request before shutdown"

@@ -8,13 +8,7 @@ source "$E2E_DIR/lib.sh"
 
 command -v wrk >/dev/null || fail "wrk is not installed (apt-get install wrk)"
 
-alloc_port PA
-alloc_port PB
-alloc_port PX
-start_origin A "$PA"
-start_origin B "$PB"
-write_ini "$E2E_TMP/rh.ini" "$PX" "$PA $PB"
-start_proxy "$E2E_TMP/rh.ini"
+start_pair_and_proxy # origins A on $PA and B on $PB, the proxy on $PX
 
 wout=$(timeout 30 wrk -t2 -c32 -d3s --timeout 5s "http://127.0.0.1:$PX/" 2>&1) || fail "wrk failed: $wout"
 sed 's/^/# /' <<<"$wout"
