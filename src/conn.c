@@ -145,7 +145,7 @@ static struct local_response local_responses[] = {
 	{408, "Request Timeout", "408 Request Timeout: the request did not arrive in time\n"},
 	{414, "URI Too Long", "414 URI Too Long\n"},
 	{431, "Request Header Fields Too Large", "431 Request Header Fields Too Large\n"},
-	{501, "Not Implemented", "501 Not Implemented: unsupported transfer coding\n"},
+	{501, "Not Implemented", "501 Not Implemented: unsupported transfer coding or method (CONNECT)\n"},
 	{502, "Bad Gateway", "502 Bad Gateway: no healthy upstream available\n"},
 	{504, "Gateway Timeout", "504 Gateway Timeout: the upstream did not answer in time\n"},
 	{505, "HTTP Version Not Supported", "505 HTTP Version Not Supported\n"},

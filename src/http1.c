@@ -467,6 +467,9 @@ static int parse_request_line(const char **pp, const char *end, size_t max_uri, 
 	p += t;
 	req->minor_version = minor;
 	req->is_head = req->method.len == 4 && memcmp(req->method.p, "HEAD", 4) == 0;
+	/* a tunnel is not proxied: forwarded, its 2xx would turn the connection into raw bytes */
+	if (req->method.len == 7 && memcmp(req->method.p, "CONNECT", 7) == 0)
+		return 501;
 	req->request_line = span(line, p);
 	*pp = p;
 	return 0;

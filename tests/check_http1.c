@@ -279,7 +279,9 @@ START_TEST(test_methods)
 	req_ok(LIT("M-SEARCH * HTTP/1.1\r\nHost: a\r\n\r\n"), &req);
 	ck_assert_span(req.method, "M-SEARCH");
 	ck_assert_span(req.target, "*");
-	req_ok(LIT("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"), &req);
+	/* CONNECT asks for a tunnel, which is not proxied: 501 (its authority-form target parses) */
+	req_err(LIT("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"), 501);
+	req_ok(LIT("connect example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"), &req);
 	ck_assert_span(req.target, "example.com:443");
 	req_err(LIT("G@T / HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
 	req_err(LIT(" / HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
@@ -300,6 +302,9 @@ START_TEST(test_request_line_errors)
 	req_err(LIT("GET /\r HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
 	req_err(LIT("GET / HTTP/1.1\rHost: a\r\n\r\n"), 400);
 	req_err(LIT("GET / HTTP/1.1\r\nHost: a\r\n\r\r\n"), 400);
+	/* a method that merely starts with CONNECT is proxied */
+	struct rh_http_request req;
+	req_ok(LIT("CONNECTX / HTTP/1.1\r\nHost: a\r\n\r\n"), &req);
 }
 END_TEST
 

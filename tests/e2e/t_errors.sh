@@ -37,6 +37,8 @@ expect_status '400|501' "Transfer-Encoding: gzip" \
     'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nhello'
 expect_status '400|501' "Transfer-Encoding: chunked, gzip (not ending in chunked)" \
     'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n'
+expect_status 501 "CONNECT (tunnels are not proxied)" \
+    'CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n'
 expect_status 400 "obs-fold header continuation" \
     'GET / HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n'
 expect_status 400 "NUL in a header value" \
