@@ -88,13 +88,13 @@ struct rh_conn {
 	bool req_is_head;
 	bool resp_started;  /* a response head went to the client: no error response possible now */
 	bool resp_interim;  /* the write queue holds a 1xx head */
-	bool hold_head;     /* bodiless request: its head stays in the buffer until the response starts */
 	bool head_consumed; /* the request head left the input buffer (no retry from here on) */
 	bool resp_seen;     /* the upstream sent bytes for this request */
 	bool up_reusable;   /* the upstream keeps the connection open after this response */
 	bool wrote_client;  /* some response bytes went to the client on this connection */
 	bool nodelay;       /* TCP_NODELAY is set on the client socket */
-	size_t lf_checked;  /* READ_HEAD: bytes of the partial head known to hold no LF yet */
+	size_t lf_checked;  /* bytes of the partial head being read (the request's, then the
+			     * response's) known to hold no LF yet */
 	bool fail_logged;   /* the failure was logged already (TLS: once per backend and reason) */
 	bool fail_tls;      /* the failure was TLS on an established connection: the reason is TLS's */
 	bool shut;          /* LINGER: our side is shut (after close_notify, for TLS) */
@@ -361,6 +361,16 @@ push_resp_body(struct rh_conn *c, const char *p, size_t n)
 
 /* ---- closing ---- */
 
+/* Closes the upstream connection of an exchange that cannot complete, if there is one. */
+static void
+drop_upstream(struct rh_conn *c)
+{
+	if (c->up) {
+		rh_upstream_close(c->w, c->up);
+		c->up = NULL;
+	}
+}
+
 static void
 conn_close(struct rh_conn *c)
 {
@@ -368,10 +378,7 @@ conn_close(struct rh_conn *c)
 
 	if (c->ep.closed)
 		return;
-	if (c->up) {
-		rh_upstream_close(w, c->up);
-		c->up = NULL;
-	}
+	drop_upstream(c);
 	rh_timer_cancel(&c->timer);
 	rh_buf_put(&w->bufs, c->in);
 	rh_buf_put(&w->bufs, c->out);
@@ -421,10 +428,7 @@ reply_local(struct rh_conn *c, int which)
 {
 	struct local_response *r = &local_responses[which];
 
-	if (c->up) {
-		rh_upstream_close(c->w, c->up);
-		c->up = NULL;
-	}
+	drop_upstream(c);
 	c->local_iov.iov_base = (void *)r->text;
 	c->local_iov.iov_len = r->len;
 	c->respq = (struct wq){.iov = &c->local_iov, .cnt = 1};
@@ -443,6 +447,21 @@ status_to_local(int status)
 	case 505: return LR_505;
 	default: return LR_400;
 	}
+}
+
+/* Whether the partial head in <b> (request or response) may have become complete. The parser
+ * starts over on every call, so a head arriving a few bytes at a time is parsed again only once a
+ * line may have ended (a new LF) or the buffer is full: a peer trickling 16 KiB byte by byte cannot
+ * make the worker scan it 16384 times. */
+static bool
+head_worth_parsing(struct rh_conn *c, const struct rh_buf *b)
+{
+	size_t len = rh_buf_len(b);
+	bool new_lf = len > c->lf_checked &&
+		      memchr(b->data + b->start + c->lf_checked, '\n', len - c->lf_checked) != NULL;
+
+	c->lf_checked = len;
+	return len && (new_lf || rh_buf_room(b) == 0);
 }
 
 /* ---- starting an exchange ---- */
@@ -544,9 +563,8 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 	push(q, head_end, (size_t)n);
 	/* a request without body keeps its head in the buffer until the response starts, so that a
 	 * stale pooled connection can be retried; one with a body gives it up once sent */
-	c->hold_head = c->req_body == RH_BODY_NONE;
 	c->head_consumed = false;
-	q->consume = c->hold_head ? 0 : head_len + (size_t)n;
+	q->consume = c->req_body == RH_BODY_NONE ? 0 : head_len + (size_t)n;
 	return true;
 }
 
@@ -581,6 +599,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 	c->chunk_out = false;
 	c->resp_final = false;
 	c->fail_what = NULL;
+	c->lf_checked = 0; /* from here on it tracks the response head */
 	c->fail_logged = false;
 	c->fail_tls = false;
 
@@ -788,7 +807,7 @@ pump_response(struct rh_conn *c)
 		case RS_HEAD: {
 			if (c->req_phase == RQ_CONNECT || c->req_phase == RQ_HANDSHAKE)
 				return P_WAIT;
-			if (rh_buf_len(out)) {
+			if (head_worth_parsing(c, out)) {
 				struct rh_http_response *resp = &w->resp;
 				int r = rh_http_parse_response(out->data + out->start, rh_buf_len(out),
 							       &w->srv->limits, c->req_is_head, resp);
@@ -798,6 +817,7 @@ pump_response(struct rh_conn *c)
 					return P_UPFAIL;
 				}
 				if (r > 0 && resp->status < 200) {
+					c->lf_checked = 0; /* the final head follows this one */
 					/* 1xx: forwarded to 1.1 clients (100 Continue matters), dropped for
 					 * 1.0 ones; 101 cannot happen as Upgrade is never forwarded */
 					if (resp->status == 101) {
@@ -816,8 +836,9 @@ pump_response(struct rh_conn *c)
 					continue;
 				}
 				if (r > 0) {
-					if (c->hold_head && !c->head_consumed) {
-						/* the exchange is committed: the request head can go */
+					if (c->req_body == RH_BODY_NONE && !c->head_consumed) {
+						/* a bodiless request's head was held for a retry;
+						 * the exchange is committed now: it can go */
 						c->in->start += c->req_head_len;
 						c->head_consumed = true;
 					}
@@ -849,7 +870,7 @@ pump_response(struct rh_conn *c)
 						return P_UPFAIL;
 					}
 				}
-			} else {
+			} else if (!rh_buf_len(out)) {
 				out->start = out->end = 0;
 			}
 			ssize_t n = read_into(&up->ep, out);
@@ -1026,15 +1047,7 @@ step_read_head(struct rh_conn *c)
 	}
 	for (;;) {
 		struct rh_buf *in = c->in;
-		size_t len = rh_buf_len(in);
-		/* the parser starts over on every call, so a head arriving a few bytes at a time is
-		 * parsed again only once a line may have ended (a LF came) or the buffer is full: a
-		 * client trickling 16 KiB byte by byte cannot make the worker scan it 16384 times */
-		bool parse = rh_buf_room(in) == 0 ||
-			     (len > c->lf_checked &&
-			      memchr(in->data + in->start + c->lf_checked, '\n', len - c->lf_checked));
-		c->lf_checked = len;
-		if (len && parse) {
+		if (head_worth_parsing(c, in)) {
 			int r = rh_http_parse_request(in->data + in->start, rh_buf_len(in), &w->srv->limits,
 						      &w->req);
 			if (r > 0) {
@@ -1079,7 +1092,6 @@ step_handshake(struct rh_conn *c)
 		(void)why; /* unused when debug logging is compiled out */
 		w->stats.edge_tls_failed++;
 		rh_log_debug("client %s: TLS handshake failed: %s", c->ip, rh_tls_failure(&c->ep, why, sizeof(why)));
-		rh_tls_close(&c->ep, false);
 		return ST_CLOSE;
 	}
 	default:
@@ -1099,6 +1111,10 @@ step_handshake(struct rh_conn *c)
 static enum step
 start_linger(struct rh_conn *c)
 {
+	/* nothing read from here on is kept: the buffers go back for up to 5 s of draining */
+	rh_buf_put(&c->w->bufs, c->in);
+	rh_buf_put(&c->w->bufs, c->out);
+	c->in = c->out = NULL;
 	c->state = CS_LINGER;
 	c->shut = false;
 	rh_timer_cancel(&c->timer);
@@ -1116,10 +1132,7 @@ close_after_response(struct rh_conn *c)
 	bool may_send_more = c->client_ka || c->req_phase != RQ_DONE || (c->in && rh_buf_len(c->in)) ||
 			     can_read(&c->ep);
 
-	if (c->up) {
-		rh_upstream_close(c->w, c->up);
-		c->up = NULL;
-	}
+	drop_upstream(c);
 	if (may_send_more)
 		return start_linger(c);
 	/* TLS: the close waits for close_notify to leave, so the client knows nothing was cut */
@@ -1352,7 +1365,7 @@ rh_conn_accept(struct rh_worker *w, struct rh_listener *l)
 		.data.ptr = &c->ep,
 	};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-		rh_tls_close(&c->ep, false);
+		rh_tls_close(&c->ep);
 		close(fd);
 		c->next = w->free_conns;
 		w->free_conns = c;

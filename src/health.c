@@ -37,6 +37,7 @@
 #include "roundhouse/backend.h"
 #include "roundhouse/config.h"
 #include "roundhouse/log.h"
+#include "roundhouse/timer.h"
 #include "roundhouse/tls.h"
 
 #define STOP_TAG UINT64_MAX /* epoll data of the stop eventfd; probes use their backend index */
@@ -62,7 +63,7 @@ struct probe {
 	/* warnings already given for this backend's certificate */
 	bool expiry_warned;
 	time_t expiry_not_after;  /* of the certificate warned about */
-	uint64_t expiry_warned_ms; /* when (now_ms) */
+	uint64_t expiry_warned_ms; /* when (rh_clock_ms) */
 	bool unverified_warned;
 	time_t unverified_not_after;
 };
@@ -92,14 +93,6 @@ struct rh_health {
 };
 
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 
 struct rh_health *
@@ -272,7 +265,7 @@ cert_record(struct rh_health *h, size_t i, const struct rh_tls_peer *peer)
 
 	/* Once per certificate, and again a day later if it is still the one served. */
 	if (rh_health_cert_warning(now, peer->not_after, h->cfg->cert_warn_days, msg, sizeof(msg))) {
-		uint64_t t = now_ms();
+		uint64_t t = rh_clock_ms();
 
 		if (!p->expiry_warned || p->expiry_not_after != peer->not_after ||
 		    t - p->expiry_warned_ms >= DAY_MS) {
@@ -536,13 +529,13 @@ health_main(void *arg)
 	const uint64_t timeout = h->cfg->health_timeout_ms;
 	struct epoll_event evs[MAX_EVENTS];
 	bool in_round = false;
-	uint64_t next_round = now_ms(), deadline = 0;
+	uint64_t next_round = rh_clock_ms(), deadline = 0;
 
 	rh_log_set_thread_tag("health");
 	state_init(h);
 
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = rh_clock_ms();
 		uint64_t wake;
 
 		if (!in_round && now >= next_round) {
@@ -558,7 +551,7 @@ health_main(void *arg)
 		if (in_round && h->pending == 0) {
 			round_finish(h);
 			in_round = false;
-			now = now_ms(); /* a publication waits for a grace period */
+			now = rh_clock_ms(); /* a publication waits for a grace period */
 			if (next_round <= now)
 				next_round = now; /* the round outlasted freq: start the next one at once */
 			continue;

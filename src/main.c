@@ -17,6 +17,7 @@
 #include "roundhouse/backend.h"
 #include "roundhouse/buf.h"
 #include "roundhouse/config.h"
+#include "roundhouse/conn.h"
 #include "roundhouse/health.h"
 #include "roundhouse/log.h"
 #include "roundhouse/tls.h"
@@ -187,7 +188,7 @@ main(int argc, char **argv)
 		}
 	}
 	workers = calloc(cfg.threads, sizeof(*workers));
-	if (!workers)
+	if (!workers || rh_conn_global_init() == -1)
 		goto out_pool;
 	for (; n_init < cfg.threads; n_init++) {
 		if (rh_worker_init(&workers[n_init], n_init, &srv, err, sizeof(err)) == -1) {

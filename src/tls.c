@@ -555,9 +555,8 @@ rh_tls_edge_create(const struct rh_config *cfg, struct rh_tls_edge **out, char *
 		return 0; /* config.c insists on a cert when there is a listen_tls */
 	if (global_init() == -1 || !(e = calloc(1, sizeof(*e))) ||
 	    !(e->certs = calloc(cfg->n_certs, sizeof(*e->certs)))) {
-		free(e);
 		snprintf(err, errlen, "TLS: out of memory");
-		return -1;
+		goto fail;
 	}
 	for (size_t i = 0; i < cfg->n_certs; i++) {
 		struct edge_cert *ec = &e->certs[e->n];
@@ -712,14 +711,12 @@ rh_tls_idle_ok(struct rh_ep *ep)
 }
 
 void
-rh_tls_close(struct rh_ep *ep, bool notify)
+rh_tls_close(struct rh_ep *ep)
 {
 	SSL *ssl = ep->tls;
 
 	if (!ssl)
 		return;
-	if (notify && SSL_is_init_finished(ssl) && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
-		SSL_shutdown(ssl); /* one non-blocking attempt to send close_notify */
 	ERR_clear_error();
 	SSL_free(ssl);
 	ep->tls = NULL;

@@ -87,7 +87,7 @@ rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend, struct rh_c
 	};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		int saved = errno;
-		rh_tls_close(&up->ep, false);
+		rh_tls_close(&up->ep);
 		close(fd);
 		up->next = w->free_upconns;
 		w->free_upconns = up;

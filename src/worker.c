@@ -30,7 +30,7 @@ void
 rh_worker_close_ep(struct rh_ep *ep)
 {
 	/* closing the fd removes it from epoll; events already fetched for it are skipped */
-	rh_tls_close(ep, false); /* abortive unless the caller sent close_notify before */
+	rh_tls_close(ep); /* abortive unless the caller sent close_notify before */
 	close(ep->fd);
 	ep->fd = -1;
 	ep->closed = true;
@@ -82,10 +82,6 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 	snprintf(w->tag, sizeof(w->tag), "w%u", id);
 	w->now = rh_clock_ms();
 	w->bufs.max_free = 1024;
-	if (rh_conn_global_init() == -1) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
 
 	rh_timer_queue_init(&w->tq_header, cfg->client_header_ms, false);
 	rh_timer_queue_init(&w->tq_client_body, cfg->client_header_ms, true);

@@ -104,9 +104,9 @@ bool rh_tls_idle_ok(struct rh_ep *ep);
  * writable; the close must wait, or the alert is lost), else RH_TLS_DONE (sent, or given up on). */
 enum rh_tls_step rh_tls_notify(struct rh_ep *ep);
 
-/* Frees ep->tls (the fd stays). <notify>: first send close_notify, best effort, never blocking;
- * false for an abortive close, so the peer can tell a cut-off stream from a complete one. */
-void rh_tls_close(struct rh_ep *ep, bool notify);
+/* Frees ep->tls (the fd stays). Sends nothing: a clean end calls rh_tls_notify first, an abortive
+ * one leaves close_notify out so the peer can tell a cut-off stream from a complete one. */
+void rh_tls_close(struct rh_ep *ep);
 
 /* ---- health probes (health thread; plain fd, its own readiness) ---- */
 

@@ -173,3 +173,45 @@ for te in "Content-Length" "chunked"; do
 done
 
 check_rss "all transfers"
+
+# ---- a backend that sends its response head a few bytes at a time (with a 100 Continue first):
+# the proxy parses a partial head again only when a new LF arrives, which must never lose the end
+# of a head that came with, or before, other bytes
+alloc_port PT
+alloc_port PX3
+python3 - "$PT" >>"$E2E_TMP/trickle.log" 2>&1 <<'PY' &
+import socket, sys, time
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1])))
+ls.listen(16)
+while True:
+    c, _ = ls.accept()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        d = c.recv(4096)
+        if not d:
+            break
+        data += d
+    if not data:  # a health probe
+        c.close()
+        continue
+    resp = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-Pad: " + b"p" * 300 +
+            b"\r\nContent-Length: 7\r\n\r\ntrickle")
+    for i in range(0, len(resp), 3):
+        c.sendall(resp[i:i + 3])
+        time.sleep(0.001)
+    c.close()
+PY
+LAST_PID=$!
+E2E_PIDS+=("$LAST_PID")
+wait_port "$PT" 5 "$LAST_PID" || fail "trickling backend did not listen on $PT"
+INI_KEEPALIVE=0 write_ini "$E2E_TMP/rh3.ini" "$PX3" "$PT"
+start_proxy "$E2E_TMP/rh3.ini" proxy3
+for i in 1 2 3; do
+    req "http://127.0.0.1:$PX3/"
+    assert_status 200 "response head trickled 3 bytes at a time ($i)"
+    assert_eq "$BODY" "trickle" "trickled response body ($i)"
+done
+pass "a response head trickled 3 bytes at a time, after a 100 Continue, is parsed whole"
