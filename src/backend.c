@@ -70,7 +70,6 @@ rh_pool_init(struct rh_pool *pool, const struct rh_config *cfg, char *err, size_
 
 	memset(pool, 0, sizeof(*pool));
 	atomic_init(&pool->rr_counter, 0);
-	pool->max_iterations = cfg->max_iterations;
 	pool->n_backends = cfg->n_backends;
 
 	if (pool->n_backends > 0) {
@@ -87,7 +86,7 @@ rh_pool_init(struct rh_pool *pool, const struct rh_config *cfg, char *err, size_
 		memcpy(b->name, bc->addr.text, sizeof(b->name));
 		b->name[sizeof(b->name) - 1] = '\0';
 		b->weight = bc->weight;
-		atomic_init(&b->active, 0);
+		atomic_init(&b->tls_failure_logged, 0);
 	}
 
 	v = view_alloc(pool, NULL, 1);

@@ -94,7 +94,6 @@ rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend, struct rh_c
 		errno = saved;
 		return NULL;
 	}
-	atomic_fetch_add_explicit(&backend->active, 1, memory_order_relaxed);
 	w->stats.upstream_connects++;
 	return up;
 }
@@ -131,7 +130,6 @@ rh_upstream_close(struct rh_worker *w, struct rh_upconn *up)
 	if (up->idle)
 		idle_unlink(w, up);
 	rh_timer_cancel(&up->timer);
-	atomic_fetch_sub_explicit(&up->backend->active, 1, memory_order_relaxed);
 	rh_worker_close_ep(&up->ep);
 	up->owner = NULL;
 	up->next = w->closed_upconns;

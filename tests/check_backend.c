@@ -70,12 +70,11 @@ START_TEST(test_init)
 
 	fixture_init(&f, 3);
 	ck_assert_uint_eq(f.pool.n_backends, 3);
-	ck_assert_uint_eq(f.pool.max_iterations, 256);
 	ck_assert_uint_eq(counter(&f), 0);
 	for (unsigned i = 0; i < 3; i++) {
 		ck_assert_uint_eq(f.pool.backends[i].id, i);
 		ck_assert_uint_eq(f.pool.backends[i].weight, i + 1);
-		ck_assert_uint_eq(atomic_load(&f.pool.backends[i].active), 0);
+		ck_assert_uint_eq(atomic_load(&f.pool.backends[i].tls_failure_logged), 0);
 		ck_assert_int_eq(memcmp(&f.pool.backends[i].addr, &f.bc[i].addr, sizeof(f.bc[i].addr)), 0);
 	}
 	ck_assert_str_eq(f.pool.backends[0].name, "127.0.0.1:9001");

@@ -20,10 +20,10 @@ struct rh_backend {
 	struct rh_sockaddr addr; /* where to connect */
 	char name[RH_ADDR_TEXT_LEN]; /* shown in logs: the numeric address, "127.0.0.1:8081" */
 	unsigned weight;
-	alignas(64) atomic_uint active; /* open upstream connections, for least_conn (later) */
 	/* hash of the last TLS failure logged for this backend (0: none since the last success), so
-	 * a broken backend is logged once per distinct reason, not once per request */
-	atomic_uint_fast32_t tls_failure_logged;
+	 * a broken backend is logged once per distinct reason, not once per request. Its own cache
+	 * line: the fields above are read on every request. */
+	alignas(64) atomic_uint_fast32_t tls_failure_logged;
 };
 
 struct rh_backend_view {
@@ -37,7 +37,6 @@ struct rh_backend_view {
 struct rh_pool {
 	struct rh_backend *backends;
 	size_t n_backends;
-	unsigned max_iterations;
 	struct rh_backend_view *live; /* RCU-protected: rcu_dereference / rcu_xchg_pointer only */
 	alignas(64) atomic_uint_fast64_t rr_counter; /* survives view swaps */
 };
