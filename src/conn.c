@@ -449,19 +449,21 @@ status_to_local(int status)
 	}
 }
 
-/* Whether the partial head in <b> (request or response) may have become complete. The parser
- * starts over on every call, so a head arriving a few bytes at a time is parsed again only once a
- * line may have ended (a new LF) or the buffer is full: a peer trickling 16 KiB byte by byte cannot
- * make the worker scan it 16384 times. */
+/* Whether the head in <b> (request or response) is worth parsing. The parser starts over on every
+ * call, and a partial head can only become complete with an LF among the bytes that came since the
+ * last look: so a head arriving a few bytes at a time is parsed again only then (or when the buffer
+ * is full), and a peer trickling 16 KiB byte by byte cannot make the worker scan it 16384 times.
+ * The first look (the usual whole head in one read) parses at once. */
 static bool
 head_worth_parsing(struct rh_conn *c, const struct rh_buf *b)
 {
-	size_t len = rh_buf_len(b);
-	bool new_lf = len > c->lf_checked &&
-		      memchr(b->data + b->start + c->lf_checked, '\n', len - c->lf_checked) != NULL;
+	size_t len = rh_buf_len(b), seen = c->lf_checked;
 
 	c->lf_checked = len;
-	return len && (new_lf || rh_buf_room(b) == 0);
+	if (len == 0)
+		return false;
+	return seen == 0 || rh_buf_room(b) == 0 ||
+	       (len > seen && memchr(b->data + b->start + seen, '\n', len - seen) != NULL);
 }
 
 /* ---- starting an exchange ---- */
