@@ -3,23 +3,46 @@
 
 #include "roundhouse/buf.h"
 
-struct rh_buf *
-rh_buf_get(struct rh_buf_pool *pool)
+static struct rh_buf *
+list_get(struct rh_buf_list *l, uint32_t cap)
 {
-	struct rh_buf *b = pool->free;
+	struct rh_buf *b = l->free;
 
 	if (b) {
-		pool->free = b->next_free;
-		pool->n_free--;
+		l->free = b->next_free;
+		l->n_free--;
 	} else {
-		/* iov and data are written before they are read: no need to zero 19 KiB */
-		b = malloc(sizeof(*b));
+		/* data is written before it is read: no need to zero it */
+		b = malloc(sizeof(*b) + cap);
 		if (!b)
 			return NULL;
+		b->cap = cap;
 	}
 	b->start = b->end = 0;
 	b->next_free = NULL;
 	return b;
+}
+
+struct rh_buf *
+rh_buf_get(struct rh_buf_pool *pool)
+{
+	return list_get(&pool->large, RH_BUF_SIZE);
+}
+
+struct rh_buf *
+rh_buf_get_small(struct rh_buf_pool *pool)
+{
+	return list_get(&pool->small, RH_BUF_SMALL);
+}
+
+struct rh_buf *
+rh_buf_get_fit(struct rh_buf_pool *pool, size_t need)
+{
+	if (need <= RH_BUF_SMALL)
+		return rh_buf_get_small(pool);
+	if (need <= RH_BUF_SIZE)
+		return rh_buf_get(pool);
+	return NULL;
 }
 
 void
@@ -27,24 +50,32 @@ rh_buf_put(struct rh_buf_pool *pool, struct rh_buf *b)
 {
 	if (!b)
 		return;
-	if (pool->n_free >= pool->max_free) {
+	struct rh_buf_list *l = b->cap == RH_BUF_SIZE ? &pool->large : &pool->small;
+	if (l->n_free >= l->max_free) {
 		free(b);
 		return;
 	}
-	b->next_free = pool->free;
-	pool->free = b;
-	pool->n_free++;
+	b->next_free = l->free;
+	l->free = b;
+	l->n_free++;
+}
+
+static void
+list_finish(struct rh_buf_list *l)
+{
+	while (l->free) {
+		struct rh_buf *b = l->free;
+		l->free = b->next_free;
+		free(b);
+	}
+	l->n_free = 0;
 }
 
 void
 rh_buf_pool_finish(struct rh_buf_pool *pool)
 {
-	while (pool->free) {
-		struct rh_buf *b = pool->free;
-		pool->free = b->next_free;
-		free(b);
-	}
-	pool->n_free = 0;
+	list_finish(&pool->large);
+	list_finish(&pool->small);
 }
 
 void
@@ -58,4 +89,20 @@ rh_buf_compact(struct rh_buf *b)
 		memmove(b->data, b->data + b->start, len);
 	b->start = 0;
 	b->end = len;
+}
+
+bool
+rh_buf_grow(struct rh_buf_pool *pool, struct rh_buf **bp)
+{
+	struct rh_buf *small = *bp, *large;
+
+	if (small->cap == RH_BUF_SIZE)
+		return true;
+	if (!(large = rh_buf_get(pool)))
+		return false;
+	large->end = rh_buf_len(small);
+	memcpy(large->data, small->data + small->start, large->end);
+	rh_buf_put(pool, small);
+	*bp = large;
+	return true;
 }

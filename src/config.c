@@ -20,6 +20,9 @@
  *    its first key.
  *  - Host names are resolved here. A backend name gives one backend per distinct address; a
  *    listen name gives its first address only (binding every address of a name is rarely meant).
+ *    With RH_CONFIG_NO_RESOLVE (the fuzzer) only numeric addresses are accepted: no DNS, no NSS.
+ *  - No file named in the config (cert, key, ca_file) is opened here: the loader's only I/O is
+ *    reading the config file itself, and rh_config_load_buffer has none.
  */
 #include "roundhouse/config.h"
 #include "roundhouse/parse.h"
@@ -41,7 +44,10 @@
 struct load {
 	struct rh_config cfg; /* built here, handed to the caller only when complete */
 	const char *path;
-	FILE *f;
+	unsigned flags;   /* RH_CONFIG_NO_RESOLVE */
+	FILE *f;          /* the file, or NULL when reading from memory: */
+	const char *text; /* the bytes of rh_config_load_buffer */
+	size_t text_len, text_pos;
 	unsigned lineno; /* line last handed to inih */
 	char *buf;       /* getline buffer */
 	size_t bufcap;
@@ -70,7 +76,7 @@ struct key {
 	int (*set)(struct load *ld, const struct key *k, const char *value);
 };
 
-static const char *const sections[] = {"server", "upstream", "health_check", "timeouts", "admin"};
+static const char *const sections[] = {"server", "upstream", "health_check", "timeouts", "limits", "admin"};
 
 /* Records the first error as "FILE:LINE: <fmt>" (LINE omitted when <line> is 0). Later errors are
  * dropped so the message names what stopped the load. Returns -1 for tail calls. */
@@ -166,7 +172,11 @@ static int resolve(struct load *ld, const struct key *k, const char *value, bool
 	hints.ai_socktype = SOCK_STREAM;
 	/* no AI_ADDRCONFIG: it hides ::1 and 127.0.0.1 when no interface has a routable address */
 	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+	if (ld->flags & RH_CONFIG_NO_RESOLVE)
+		hints.ai_flags |= AI_NUMERICHOST;
 	rc = getaddrinfo(host, port, &hints, res);
+	if (rc == EAI_NONAME && (ld->flags & RH_CONFIG_NO_RESOLVE))
+		return fail_key(ld, k, "'%s' is not a numeric address (names are not resolved here)", host);
 	if (rc != 0)
 		return fail_key(ld, k, "cannot resolve '%s': %s", host, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 	return 0;
@@ -498,6 +508,92 @@ static int set_expect(struct load *ld, const struct key *k, const char *value)
 	return 0;
 }
 
+/* [upstream] x_forwarded_for: what the upstream request says about the client address. */
+static int set_xff(struct load *ld, const struct key *k, const char *value)
+{
+	if (strcmp(value, "append") == 0)
+		ld->cfg.x_forwarded_for = RH_XFF_APPEND;
+	else if (strcmp(value, "replace") == 0)
+		ld->cfg.x_forwarded_for = RH_XFF_REPLACE;
+	else if (strcmp(value, "off") == 0)
+		ld->cfg.x_forwarded_for = RH_XFF_OFF;
+	else
+		return fail_key(ld, k, "unknown mode '%s' (valid: append, replace, off)", value);
+	return 0;
+}
+
+/* A byte count as nginx's client_max_body_size writes it: digits, then optionally one of k, m, g
+ * (KiB, MiB, GiB; either case). At most RH_CONFIG_MAX_BODY_SIZE. */
+static int parse_size(const char *s, uint64_t *out, const char **why)
+{
+	uint64_t v = 0, unit = 1;
+	const char *p = s;
+
+	if (*p == '-') {
+		*why = "negative size";
+		return -1;
+	}
+	if (*p < '0' || *p > '9') {
+		*why = "not a number (expected bytes, or a number with k, m or g, e.g. 10m)";
+		return -1;
+	}
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > RH_CONFIG_MAX_BODY_SIZE) {
+			*why = "too large (at most 9007199254740992 bytes, 8388608g)";
+			return -1;
+		}
+	}
+	if (*p == '.' || *p == ',') {
+		*why = "fractions are not supported (use a smaller unit)";
+		return -1;
+	}
+	switch (*p) {
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		unit = UINT64_C(1) << 10;
+		p++;
+		break;
+	case 'm':
+	case 'M':
+		unit = UINT64_C(1) << 20;
+		p++;
+		break;
+	case 'g':
+	case 'G':
+		unit = UINT64_C(1) << 30;
+		p++;
+		break;
+	default:
+		*why = "unknown unit (use k, m or g, or none for bytes)";
+		return -1;
+	}
+	if (*p != '\0') {
+		*why = "unknown unit (use k, m or g, or none for bytes)";
+		return -1;
+	}
+	if (v > RH_CONFIG_MAX_BODY_SIZE / unit) {
+		*why = "too large (at most 9007199254740992 bytes, 8388608g)";
+		return -1;
+	}
+	*out = v * unit;
+	return 0;
+}
+
+/* [limits] max_body_size: 0 = unlimited. */
+static int set_max_body_size(struct load *ld, const struct key *k, const char *value)
+{
+	const char *why;
+	uint64_t v;
+
+	if (parse_size(value, &v, &why) < 0)
+		return fail_key(ld, k, "bad size '%s': %s", value, why);
+	ld->cfg.max_body_size = v;
+	return 0;
+}
+
 #define F(field) offsetof(struct rh_config, field)
 
 static const struct key keys[] = {
@@ -518,6 +614,7 @@ static const struct key keys[] = {
 	{"upstream", "sni", K_CUSTOM, F(sni), 0, 0, true, set_sni},
 	{"upstream", "verify", K_BOOL, F(verify), 0, 0, false, NULL},
 	{"upstream", "ca_file", K_CUSTOM, F(ca_file), 0, 0, true, set_ca_file},
+	{"upstream", "x_forwarded_for", K_CUSTOM, 0, 0, 0, false, set_xff},
 
 	{"health_check", "type", K_CUSTOM, 0, 0, 0, false, set_health_type},
 	{"health_check", "frequency", K_DURATION, F(health_frequency_ms), 10, 0, false, NULL},
@@ -535,6 +632,8 @@ static const struct key keys[] = {
 	{"timeouts", "idle", K_DURATION, F(idle_ms), 1, 0, false, NULL},
 	{"timeouts", "shutdown", K_DURATION, F(shutdown_ms), 1, 0, false, NULL},
 
+	{"limits", "max_body_size", K_CUSTOM, 0, 0, 0, false, set_max_body_size},
+
 	{"admin", "listen", K_CUSTOM, 0, 0, 0, false, set_admin_listen},
 };
 
@@ -548,8 +647,17 @@ static bool known_section(const char *name)
 
 static int unknown_section(struct load *ld, const char *name)
 {
-	return fail_at(ld, ld->lineno, "[%s]: unknown section (valid: server, upstream, health_check, timeouts, admin)",
-		       name);
+	char valid[128] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		int n = snprintf(valid + used, sizeof(valid) - used, "%s%s", used ? ", " : "", sections[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(valid) - used)
+			break;
+		used += (size_t)n;
+	}
+	return fail_at(ld, ld->lineno, "[%s]: unknown section (valid: %s)", name, valid);
 }
 
 static int unknown_key(struct load *ld, const char *section, const char *name)
@@ -628,6 +736,16 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	return 0;
 }
 
+/* getc() on the file or on the bytes of rh_config_load_buffer. */
+static int next_byte(struct load *ld)
+{
+	if (ld->f != NULL)
+		return getc(ld->f);
+	if (ld->text_pos >= ld->text_len)
+		return EOF;
+	return (unsigned char)ld->text[ld->text_pos++];
+}
+
 /* fgets-like reader for ini_parse_stream: hands inih one line (without its newline) per call and
  * counts lines. Stops the parse (returns NULL) after any error, on a line that would not fit
  * inih's <num>-byte buffer, and on a NUL byte (inih would silently cut the line there). */
@@ -650,10 +768,10 @@ static char *read_line(char *str, int num, void *stream)
 	/* read at most one byte past what can fit: a huge line (or /dev/zero) is refused without
 	 * being held in memory */
 	errno = 0;
-	while (len < cap && (ch = getc(ld->f)) != EOF && ch != '\n')
+	while (len < cap && (ch = next_byte(ld)) != EOF && ch != '\n')
 		ld->buf[len++] = (char)ch;
 	if (len == 0 && ch == EOF) {
-		if (ferror(ld->f))
+		if (ld->f != NULL && ferror(ld->f))
 			fail_at(ld, 0, "cannot read: %s", strerror(errno ? errno : EIO));
 		return NULL;
 	}
@@ -708,6 +826,8 @@ static int set_defaults(struct rh_config *c)
 	c->upstream_read_ms = 30000;
 	c->idle_ms = 60000;
 	c->shutdown_ms = 10000;
+	c->x_forwarded_for = RH_XFF_APPEND;
+	c->max_body_size = 0;
 	c->hash_key = strdup("uri");
 	c->health_path = strdup("/");
 	return c->hash_key != NULL && c->health_path != NULL ? 0 : -1;
@@ -753,7 +873,10 @@ static int finish_load(struct load *ld)
 	return 0;
 }
 
-int rh_config_load(struct rh_config *cfg, const char *path, char *err, size_t errlen)
+/* rh_config_load and rh_config_load_buffer: the file <path> when <text> is NULL, else <text>[0..<len>)
+ * under the name <path>. */
+static int load(struct rh_config *cfg, const char *path, const char *text, size_t len, unsigned flags, char *err,
+		size_t errlen)
 {
 	struct load *ld;
 	int rc;
@@ -767,13 +890,15 @@ int rh_config_load(struct rh_config *cfg, const char *path, char *err, size_t er
 		return -1;
 	}
 	ld->path = path;
+	ld->flags = flags;
+	ld->text = text;
+	ld->text_len = len;
 
 	if (set_defaults(&ld->cfg) < 0 || (ld->cfg.path = strdup(path)) == NULL) {
 		fail_at(ld, 0, "out of memory");
 		goto fail;
 	}
-	ld->f = fopen(path, "r");
-	if (ld->f == NULL) {
+	if (text == NULL && (ld->f = fopen(path, "r")) == NULL) {
 		fail_at(ld, 0, "cannot open: %s", strerror(errno));
 		goto fail;
 	}
@@ -789,7 +914,8 @@ int rh_config_load(struct rh_config *cfg, const char *path, char *err, size_t er
 	if (ld->failed || finish_load(ld) < 0)
 		goto fail;
 
-	fclose(ld->f);
+	if (ld->f != NULL)
+		fclose(ld->f);
 	free(ld->buf);
 	*cfg = ld->cfg;
 	free(ld);
@@ -804,6 +930,19 @@ fail:
 	rh_config_finish(&ld->cfg);
 	free(ld);
 	return -1;
+}
+
+int rh_config_load(struct rh_config *cfg, const char *path, char *err, size_t errlen)
+{
+	return load(cfg, path, NULL, 0, 0, err, errlen);
+}
+
+int rh_config_load_buffer(struct rh_config *cfg, const char *name, const char *text, size_t len, unsigned flags,
+			  char *err, size_t errlen)
+{
+	/* a NULL <text> would mean "open <name>": an empty buffer is "" */
+	return load(cfg, name != NULL ? name : "(config)", text != NULL ? text : "", text != NULL ? len : 0, flags, err,
+		    errlen);
 }
 
 void rh_config_finish(struct rh_config *cfg)

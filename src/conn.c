@@ -10,6 +10,7 @@
  * the original bytes plus a few static strings, never a copy. Sockets are edge-triggered; readiness
  * lives in struct rh_ep and a short read or write clears it (the socket was drained or filled). */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <stdio.h>
 #include <errno.h>
 #include <limits.h>
@@ -25,6 +26,7 @@
 #include "roundhouse/backend.h"
 #include "roundhouse/config.h"
 #include "roundhouse/conn.h"
+#include "roundhouse/http1_serialize.h"
 #include "roundhouse/log.h"
 #include "roundhouse/net.h"
 #include "roundhouse/tls.h"
@@ -60,15 +62,18 @@ enum pump {
 	P_WAIT,       /* blocked on a socket */
 	P_DONE,       /* this direction is complete */
 	P_UPFAIL,     /* upstream error, errno-style code in c->fail_err */
-	P_CLIENTFAIL, /* client went away or broke framing: abort */
+	P_CLIENTFAIL, /* client went away, or the response cannot be completed: abort */
+	P_REJECT,     /* the request body broke its framing or its limit: answer c->reject if possible */
 };
 
-/* a write queue: iovecs living in a buffer, plus how many buffer bytes they cover */
+/* A write queue: at most a serialized head, a chunk-size line, body bytes and a CRLF, plus how many
+ * input-buffer bytes they cover (consumed once all is written). */
+#define WQ_IOV 4
 struct wq {
-	struct iovec *iov;
-	uint16_t idx, cnt;
-	size_t consume;
+	struct iovec iov[WQ_IOV];
+	uint8_t idx, cnt;
 	bool progressed; /* some bytes went out */
+	size_t consume;
 };
 
 struct rh_conn {
@@ -98,11 +103,16 @@ struct rh_conn {
 	bool fail_logged;   /* the failure was logged already (TLS: once per backend and reason) */
 	bool fail_tls;      /* the failure was TLS on an established connection: the reason is TLS's */
 	bool shut;          /* LINGER: our side is shut (after close_notify, for TLS) */
+	bool req_idempotent; /* the request may be sent again after it may have reached a backend */
+	bool body_limit_hit; /* the chunked request body went over [limits] max_body_size */
 	int fail_err;
 	const char *fail_what;
+	int reject; /* P_REJECT: the error response (LR_*) */
 
-	struct rh_buf *in;  /* client -> upstream */
+	struct rh_buf *in;  /* client -> upstream: small while it holds only heads (see buf.h) */
 	struct rh_buf *out; /* upstream -> client */
+	struct rh_buf *req_head;  /* the serialized request head, until it is written */
+	struct rh_buf *resp_head; /* the serialized response head (or 1xx head), until it is written */
 	struct rh_upconn *up;
 	struct rh_backend *failed; /* backend whose connect just failed: avoided by the retry */
 
@@ -111,7 +121,6 @@ struct rh_conn {
 	size_t req_head_len;
 	struct wq reqq, respq;
 
-	struct iovec local_iov; /* error responses: static strings */
 	char chunk_hdr[20];     /* "<hex size>\r\n" of the chunk being written (chunk_out) */
 
 	unsigned requests; /* exchanges completed on this connection */
@@ -119,16 +128,9 @@ struct rh_conn {
 	char ip[INET6_ADDRSTRLEN];
 };
 
-/* ---- static strings of rewritten heads ---- */
+/* ---- static strings of re-framed bodies ---- */
 #define S(x) {(void *)(x), sizeof(x) - 1}
-static const struct iovec iov_xff_name = S("X-Forwarded-For: ");
-static const struct iovec iov_xfp_http = S("X-Forwarded-Proto: http\r\n");
-static const struct iovec iov_xfp_https = S("X-Forwarded-Proto: https\r\n");
-static const struct iovec iov_comma = S(", ");
 static const struct iovec iov_crlf = S("\r\n");
-static const struct iovec iov_conn_keepalive = S("Connection: keep-alive\r\n");
-static const struct iovec iov_conn_close = S("Connection: close\r\n");
-static const struct iovec iov_te_chunked = S("Transfer-Encoding: chunked\r\n");
 static const struct iovec iov_last_chunk = S("0\r\n\r\n");
 
 /* ---- error responses (always followed by a close) ---- */
@@ -143,6 +145,7 @@ struct local_response {
 static struct local_response local_responses[] = {
 	{400, "Bad Request", "400 Bad Request: malformed or ambiguous request\n"},
 	{408, "Request Timeout", "408 Request Timeout: the request did not arrive in time\n"},
+	{413, "Content Too Large", "413 Content Too Large: the request body is over the limit\n"},
 	{414, "URI Too Long", "414 URI Too Long\n"},
 	{431, "Request Header Fields Too Large", "431 Request Header Fields Too Large\n"},
 	{501, "Not Implemented", "501 Not Implemented: unsupported transfer coding or method (CONNECT)\n"},
@@ -154,8 +157,9 @@ static struct local_response local_responses[] = {
 	{502, "Bad Gateway", "502 Bad Gateway: invalid response from upstream\n"},
 };
 enum {
-	LR_400, LR_408, LR_414, LR_431, LR_501, LR_502_NO_BACKEND, LR_504, LR_505,
+	LR_400, LR_408, LR_413, LR_414, LR_431, LR_501, LR_502_NO_BACKEND, LR_504, LR_505,
 	LR_502_CONNECT, LR_502_INVALID,
+	LR_NONE = -1,
 };
 
 int
@@ -332,6 +336,7 @@ push(struct wq *q, const void *p, size_t len)
 {
 	if (len == 0)
 		return;
+	assert(q->cnt < WQ_IOV);
 	q->iov[q->cnt].iov_base = (void *)p;
 	q->iov[q->cnt].iov_len = len;
 	q->cnt++;
@@ -361,13 +366,46 @@ push_resp_body(struct rh_conn *c, const char *p, size_t n)
 
 /* ---- closing ---- */
 
-/* Closes the upstream connection of an exchange that cannot complete, if there is one. */
+/* How an exchange ended. */
+enum outcome {
+	EX_RESPONDED, /* the backend's response went to the client whole */
+	EX_LOCAL,     /* answered by the proxy itself: bad request, no backend, upstream failure, timeout */
+	EX_ABORTED,   /* cut off: the client went away, or the response could not be completed */
+};
+
+/* Where every exchange ends, whichever way (the access log, per-backend statistics and passive
+ * health hook in here): the upstream connection goes back to the pool only after a complete
+ * exchange with nothing left over, else it is closed; the serialized heads are given back. */
 static void
-drop_upstream(struct rh_conn *c)
+exchange_end(struct rh_conn *c, enum outcome how)
 {
-	if (c->up) {
-		rh_upstream_close(c->w, c->up);
-		c->up = NULL;
+	struct rh_worker *w = c->w;
+	struct rh_upconn *up = c->up;
+
+	c->up = NULL;
+	if (up) {
+		if (how == EX_RESPONDED && c->up_reusable && c->req_phase == RQ_DONE &&
+		    rh_buf_len(c->out) == 0 && !w->draining)
+			rh_upstream_release(w, up);
+		else
+			rh_upstream_close(w, up);
+	}
+	rh_buf_put(&w->bufs, c->req_head);
+	rh_buf_put(&w->bufs, c->resp_head);
+	c->req_head = c->resp_head = NULL;
+	c->attempts = 0;
+	c->failed = NULL;
+	switch (how) {
+	case EX_RESPONDED:
+		c->requests++;
+		w->stats.requests++;
+		break;
+	case EX_LOCAL:
+		w->stats.responses_local++;
+		break;
+	case EX_ABORTED:
+		w->stats.aborted++;
+		break;
 	}
 }
 
@@ -378,7 +416,8 @@ conn_close(struct rh_conn *c)
 
 	if (c->ep.closed)
 		return;
-	drop_upstream(c);
+	if (c->state == CS_PROXY)
+		exchange_end(c, EX_ABORTED);
 	rh_timer_cancel(&c->timer);
 	rh_buf_put(&w->bufs, c->in);
 	rh_buf_put(&w->bufs, c->out);
@@ -428,12 +467,10 @@ reply_local(struct rh_conn *c, int which)
 {
 	struct local_response *r = &local_responses[which];
 
-	drop_upstream(c);
-	c->local_iov.iov_base = (void *)r->text;
-	c->local_iov.iov_len = r->len;
-	c->respq = (struct wq){.iov = &c->local_iov, .cnt = 1};
+	exchange_end(c, EX_LOCAL);
+	c->respq = (struct wq){0};
+	push(&c->respq, r->text, r->len);
 	c->state = CS_LOCAL;
-	c->w->stats.responses_local++;
 }
 
 static int
@@ -441,6 +478,7 @@ status_to_local(int status)
 {
 	switch (status) {
 	case 408: return LR_408;
+	case 413: return LR_413;
 	case 414: return LR_414;
 	case 431: return LR_431;
 	case 501: return LR_501;
@@ -509,65 +547,66 @@ log_tls_failure(struct rh_worker *w, struct rh_backend *b, const struct rh_ep *e
 		    why);
 }
 
-/* Builds the upstream request head in c->reqq from the parsed <req>: the original bytes minus
- * hop-by-hop lines (and Host when host_header rewrites it), plus X-Forwarded-For and
- * X-Forwarded-Proto (ours replaces any the client sent), then the first body bytes already in the
- * buffer. */
+/* Whether the chunked request body declared more than [limits] max_body_size (checked before the
+ * bytes of a chunk that would cross it are forwarded; Content-Length is checked by the parser). */
 static bool
+body_over_limit(const struct rh_conn *c)
+{
+	uint64_t max = c->w->srv->limits.max_body;
+
+	return max && c->req_body == RH_BODY_CHUNKED && c->req_chunk.total + c->req_chunk.remaining > max;
+}
+
+/* Serializes the upstream request head for the parsed <req> (whose head is <head_len> bytes at
+ * c->in->start) into c->req_head and queues it in c->reqq with the body bytes that came along, so
+ * both leave in one writev. Returns LR_NONE, or the error response to answer instead. */
+static int
 build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_len)
 {
 	struct rh_worker *w = c->w;
-	struct rh_buf *in = c->in;
-	const char *base = in->data + in->start;
-	const char *head_end = base + head_len;
-	const char *run = req->request_line.p;
-	const char *fields_end = req->request_line.p + req->request_line.len;
+	const struct rh_request_rewrite rw = {
+		.host = w->srv->host_header,
+		.xff = w->srv->cfg->x_forwarded_for,
+		.client_ip = {c->ip, c->ip_len},
+		.https = c->ep.tls != NULL,
+	};
+	size_t need = rh_http1_request_size_bound(req, head_len, &rw);
 	struct wq *q = &c->reqq;
-	int xff = -1;
 
-	*q = (struct wq){.iov = in->iov};
-	for (size_t i = 0; i < req->num_headers; i++)
-		if (req->headers[i].kind == RH_HDR_X_FORWARDED_FOR)
-			xff = (int)i;
-
-	for (size_t i = 0; i < req->num_headers; i++) {
-		const struct rh_http_header *h = &req->headers[i];
-		bool drop = h->kind == RH_HDR_HOP || (int)i == xff || h->kind == RH_HDR_X_FORWARDED_PROTO ||
-			    (h->kind == RH_HDR_HOST && w->srv->host_line);
-		fields_end = h->line.p + h->line.len;
-		if (!drop)
-			continue;
-		push(q, run, (size_t)(h->line.p - run));
-		run = h->line.p + h->line.len;
+	if (need > RH_BUF_SIZE)
+		need = RH_BUF_SIZE; /* the bound is loose: the head may still fit */
+	if (c->req_head && c->req_head->cap < need) {
+		rh_buf_put(&w->bufs, c->req_head);
+		c->req_head = NULL;
 	}
-	push(q, run, (size_t)(fields_end - run));
-	if (w->srv->host_line)
-		push(q, w->srv->host_line, w->srv->host_line_len);
-	push_iov(q, &iov_xff_name);
-	if (xff >= 0 && req->headers[xff].value.len) {
-		push(q, req->headers[xff].value.p, req->headers[xff].value.len);
-		push_iov(q, &iov_comma);
-	}
-	push(q, c->ip, c->ip_len);
-	push_iov(q, &iov_crlf);
-	push_iov(q, c->ep.tls ? &iov_xfp_https : &iov_xfp_http);
-	if (c->http10)
-		push_iov(q, &iov_conn_keepalive); /* ask the backend to keep it open all the same */
-	push(q, fields_end, (size_t)(head_end - fields_end)); /* the empty line ending the head */
-
-	/* body bytes that came with the head go out in the same writev */
-	size_t avail = rh_buf_len(in) - head_len;
-	ssize_t n = 0;
-	if (avail)
-		n = body_take(c->req_body, &c->req_left, &c->req_chunk, head_end, avail);
+	if (!c->req_head && !(c->req_head = rh_buf_get_fit(&w->bufs, need)))
+		return LR_502_CONNECT;
+	ssize_t n = rh_http1_serialize_request(req, &rw, c->req_head->data, c->req_head->cap);
 	if (n < 0)
-		return false;
-	push(q, head_end, (size_t)n);
+		return LR_431; /* rewritten, the head no longer fits in RH_BUF_SIZE */
+	*q = (struct wq){0};
+	push(q, c->req_head->data, (size_t)n);
+
+	/* a body streams through a large buffer: the bytes after the head move there now (the
+	 * parsed spans of <req> are not used after this) */
+	if (req->body != RH_BODY_NONE && !rh_buf_grow(&w->bufs, &c->in))
+		return LR_502_CONNECT;
+	struct rh_buf *in = c->in;
+	const char *body = in->data + in->start + head_len;
+	size_t avail = rh_buf_len(in) - head_len;
+	ssize_t nb = 0;
+	if (avail)
+		nb = body_take(c->req_body, &c->req_left, &c->req_chunk, body, avail);
+	if (nb < 0)
+		return LR_400; /* chunked framing broken in the first body bytes */
+	if (body_over_limit(c))
+		return LR_413;
+	push(q, body, (size_t)nb);
 	/* a request without body keeps its head in the buffer until the response starts, so that a
 	 * stale pooled connection can be retried; one with a body gives it up once sent */
 	c->head_consumed = false;
-	q->consume = c->req_body == RH_BODY_NONE ? 0 : head_len + (size_t)n;
-	return true;
+	q->consume = c->req_body == RH_BODY_NONE ? 0 : head_len + (size_t)nb;
+	return LR_NONE;
 }
 
 /* Picks a backend and an upstream connection for the complete head at c->in->start and prepares the
@@ -593,6 +632,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 	c->keep_alive = req->keep_alive && !w->draining;
 	c->client_ka = req->keep_alive;
 	c->req_body = (uint8_t)req->body;
+	c->req_idempotent = req->is_idempotent;
 	c->req_left = req->content_length;
 	rh_chunked_init(&c->req_chunk);
 	c->resp_seen = false;
@@ -631,8 +671,9 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		return false;
 	}
 	c->out->start = c->out->end = 0;
-	if (!build_request(c, req, (size_t)head_len)) {
-		reply_local(c, LR_400); /* chunked framing broken in the first body bytes */
+	int err = build_request(c, req, (size_t)head_len);
+	if (err != LR_NONE) {
+		reply_local(c, err);
 		return false;
 	}
 	c->req_phase = up->connecting ? RQ_CONNECT : RQ_SEND;
@@ -717,8 +758,11 @@ pump_request(struct rh_conn *c)
 			in->start += c->reqq.consume;
 			if (c->reqq.consume)
 				c->head_consumed = true;
-			c->reqq.consume = 0;
-			c->reqq.idx = c->reqq.cnt = 0;
+			c->reqq = (struct wq){0};
+			if (c->req_head) {
+				rh_buf_put(&c->w->bufs, c->req_head); /* a retry serializes it again */
+				c->req_head = NULL;
+			}
 			if (body_done(c->req_body, c->req_left, &c->req_chunk)) {
 				c->req_phase = RQ_DONE;
 				return P_DONE;
@@ -731,9 +775,13 @@ pump_request(struct rh_conn *c)
 			if (avail) {
 				ssize_t n = body_take(c->req_body, &c->req_left, &c->req_chunk,
 						      in->data + in->start, avail);
-				if (n < 0)
-					return P_CLIENTFAIL; /* broken chunked framing from the client */
-				c->reqq = (struct wq){.iov = in->iov, .consume = (size_t)n};
+				if (n < 0 || body_over_limit(c)) {
+					/* broken chunked framing from the client, or too much of it: what
+					 * is left is never forwarded */
+					c->reject = n < 0 ? LR_400 : LR_413;
+					return P_REJECT;
+				}
+				c->reqq = (struct wq){.consume = (size_t)n};
 				push(&c->reqq, in->data + in->start, (size_t)n);
 				c->req_phase = RQ_SEND;
 				continue;
@@ -754,44 +802,54 @@ pump_request(struct rh_conn *c)
 	}
 }
 
-/* Builds the client response head in c->respq from the parsed <resp>, then the first body bytes. */
+/* Serializes the client response head (final or 1xx) for the parsed <resp> into c->resp_head and
+ * starts c->respq with it. False when it does not fit in RH_BUF_SIZE or memory ran out. */
+static bool
+queue_response_head(struct rh_conn *c, const struct rh_http_response *resp, size_t head_len,
+		    const struct rh_response_rewrite *rw)
+{
+	struct rh_worker *w = c->w;
+	size_t need = rh_http1_response_size_bound(resp, head_len);
+
+	if (need > RH_BUF_SIZE)
+		need = RH_BUF_SIZE;
+	if (c->resp_head && c->resp_head->cap < need) {
+		rh_buf_put(&w->bufs, c->resp_head);
+		c->resp_head = NULL;
+	}
+	if (!c->resp_head && !(c->resp_head = rh_buf_get_fit(&w->bufs, need)))
+		return false;
+	ssize_t n = rh_http1_serialize_response(resp, rw, c->resp_head->data, c->resp_head->cap);
+	if (n < 0)
+		return false;
+	c->respq = (struct wq){.consume = head_len};
+	push(&c->respq, c->resp_head->data, (size_t)n);
+	return true;
+}
+
+/* Queues the final response head for the parsed <resp>, then the first body bytes. Returns the body
+ * bytes queued, -1 on broken chunked framing, -2 when the head could not be serialized. */
 static ssize_t
 build_response(struct rh_conn *c, const struct rh_http_response *resp, size_t head_len)
 {
 	struct rh_buf *out = c->out;
-	const char *base = out->data + out->start;
-	const char *head_end = base + head_len;
-	const char *run = resp->status_line.p;
-	const char *fields_end = resp->status_line.p + resp->status_line.len;
-	struct wq *q = &c->respq;
+	const char *body = out->data + out->start + head_len;
+	const struct rh_response_rewrite rw = {
+		.chunked = c->chunk_out,
+		.connection = !c->keep_alive ? RH_CONN_CLOSE : c->http10 ? RH_CONN_KEEP_ALIVE : RH_CONN_NONE,
+	};
 
-	*q = (struct wq){.iov = out->iov};
-	for (size_t i = 0; i < resp->num_headers; i++) {
-		const struct rh_http_header *h = &resp->headers[i];
-		fields_end = h->line.p + h->line.len;
-		if (h->kind != RH_HDR_HOP)
-			continue;
-		push(q, run, (size_t)(h->line.p - run));
-		run = h->line.p + h->line.len;
-	}
-	push(q, run, (size_t)(fields_end - run));
-	if (c->chunk_out)
-		push_iov(q, &iov_te_chunked);
-	if (!c->keep_alive)
-		push_iov(q, &iov_conn_close);
-	else if (c->http10)
-		push_iov(q, &iov_conn_keepalive);
-	push(q, fields_end, (size_t)(head_end - fields_end));
-
+	if (!queue_response_head(c, resp, head_len, &rw))
+		return -2;
 	size_t avail = rh_buf_len(out) - head_len;
 	ssize_t n = 0;
 	if (avail) {
-		n = body_take(c->resp_body, &c->resp_left, &c->resp_chunk, head_end, avail);
+		n = body_take(c->resp_body, &c->resp_left, &c->resp_chunk, body, avail);
 		if (n < 0)
 			return -1;
-		push_resp_body(c, head_end, (size_t)n);
+		push_resp_body(c, body, (size_t)n);
 	}
-	q->consume = head_len + (size_t)n;
+	c->respq.consume += (size_t)n;
 	return n;
 }
 
@@ -831,11 +889,22 @@ pump_response(struct rh_conn *c)
 						out->start += (size_t)r;
 						continue;
 					}
-					c->respq = (struct wq){.iov = out->iov, .consume = (size_t)r};
-					push(&c->respq, out->data + out->start, (size_t)r);
+					const struct rh_response_rewrite interim = {.connection = RH_CONN_NONE};
+					if (!queue_response_head(c, resp, (size_t)r, &interim)) {
+						c->fail_err = EMSGSIZE;
+						c->fail_what = "response head too large";
+						return P_UPFAIL;
+					}
 					c->resp_interim = true;
 					c->resp_phase = RS_SEND;
 					continue;
+				}
+				if (r > 0 && c->http10 && resp->body == RH_BODY_CHUNKED) {
+					/* asked in HTTP/1.0, so it must not be chunked (RFC 9112 6.1); a
+					 * 1.0 client could not read it */
+					c->fail_err = EPROTO;
+					c->fail_what = "chunked response to an HTTP/1.0 request";
+					return P_UPFAIL;
 				}
 				if (r > 0) {
 					if (c->req_body == RH_BODY_NONE && !c->head_consumed) {
@@ -854,9 +923,11 @@ pump_response(struct rh_conn *c)
 					if ((resp->body == RH_BODY_UNTIL_CLOSE && !c->chunk_out) ||
 					    c->req_phase != RQ_DONE || w->draining)
 						c->keep_alive = false;
-					if (build_response(c, resp, (size_t)r) < 0) {
-						c->fail_err = EPROTO;
-						c->fail_what = "invalid chunked body";
+					ssize_t built = build_response(c, resp, (size_t)r);
+					if (built < 0) {
+						c->fail_err = built == -1 ? EPROTO : EMSGSIZE;
+						c->fail_what = built == -1 ? "invalid chunked body"
+									   : "response head too large";
 						return P_UPFAIL;
 					}
 					c->resp_started = true;
@@ -906,6 +977,10 @@ pump_response(struct rh_conn *c)
 			progress(c, &w->tq_send);
 			out->start += c->respq.consume;
 			c->respq = (struct wq){0};
+			if (c->resp_head) {
+				rh_buf_put(&w->bufs, c->resp_head);
+				c->resp_head = NULL;
+			}
 			if (c->resp_interim) {
 				c->resp_interim = false;
 				c->resp_phase = RS_HEAD;
@@ -929,7 +1004,7 @@ pump_response(struct rh_conn *c)
 						      out->data + out->start, avail);
 				if (n < 0)
 					return P_CLIENTFAIL; /* broken framing mid-body: nothing to salvage */
-				c->respq = (struct wq){.iov = out->iov, .consume = (size_t)n};
+				c->respq = (struct wq){.consume = (size_t)n};
 				push_resp_body(c, out->data + out->start, (size_t)n);
 				c->resp_phase = RS_SEND;
 				continue;
@@ -947,7 +1022,7 @@ pump_response(struct rh_conn *c)
 					c->resp_phase = RS_DONE;
 					return P_DONE;
 				}
-				c->respq = (struct wq){.iov = out->iov};
+				c->respq = (struct wq){0};
 				push_iov(&c->respq, &iov_last_chunk);
 				c->resp_final = true;
 				c->resp_phase = RS_SEND;
@@ -971,7 +1046,10 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 	struct rh_worker *w = c->w;
 	struct rh_upconn *up = c->up;
 	struct rh_backend *b = up->backend;
-	bool stale_pooled = up->reused && !c->resp_seen && c->req_body == RH_BODY_NONE && !timed_out;
+	/* the backend may have read the request and acted on it before closing: it goes again only
+	 * when sending it twice is harmless (RFC 9110 9.2.2) */
+	bool stale_pooled = up->reused && !c->resp_seen && c->req_body == RH_BODY_NONE && !timed_out &&
+			    c->req_idempotent;
 	bool nothing_sent = !up->wrote && !c->head_consumed;
 	bool connect_failed = up->connecting; /* cleared only when the connect succeeded */
 	bool pooled = up->reused;
@@ -1005,24 +1083,15 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 	return true;
 }
 
-/* Both directions are complete: hand the upstream back and go on with the next request. */
+/* The response is complete: end the exchange and go on with the next request. */
 static void
 finish_exchange(struct rh_conn *c)
 {
 	struct rh_worker *w = c->w;
-	struct rh_upconn *up = c->up;
 
-	c->up = NULL;
-	if (c->up_reusable && c->req_phase == RQ_DONE && rh_buf_len(c->out) == 0 && !w->draining)
-		rh_upstream_release(w, up);
-	else
-		rh_upstream_close(w, up);
+	exchange_end(c, EX_RESPONDED);
 	rh_buf_put(&w->bufs, c->out);
 	c->out = NULL;
-	c->requests++;
-	w->stats.requests++;
-	c->attempts = 0;
-	c->failed = NULL;
 	rh_timer_cancel(&c->timer); /* the next request gets a fresh client_header deadline */
 	c->lf_checked = 0;
 	c->state = CS_READ_HEAD;
@@ -1044,7 +1113,7 @@ step_read_head(struct rh_conn *c)
 	if (!c->in) {
 		if (!can_read(&c->ep))
 			return ST_WAIT;
-		if (!(c->in = rh_buf_get(&w->bufs)))
+		if (!(c->in = rh_buf_get_small(&w->bufs)))
 			return ST_CLOSE;
 	}
 	for (;;) {
@@ -1060,8 +1129,13 @@ step_read_head(struct rh_conn *c)
 				reply_local(c, status_to_local(w->req.error_status));
 				return ST_AGAIN;
 			}
-			if (rh_buf_room(in) == 0)
-				rh_buf_compact(in); /* the parser says 431 before the buffer is full */
+			if (rh_buf_room(in) == 0) {
+				rh_buf_compact(in); /* the parser says 431 before a large buffer is full */
+				/* a head longer than a small buffer: only now is a large one taken */
+				if (rh_buf_room(in) == 0 && !rh_buf_grow(&w->bufs, &c->in))
+					return ST_CLOSE;
+				continue;
+			}
 		} else if (!rh_buf_len(in)) {
 			in->start = in->end = 0;
 		}
@@ -1134,7 +1208,6 @@ close_after_response(struct rh_conn *c)
 	bool may_send_more = c->client_ka || c->req_phase != RQ_DONE || (c->in && rh_buf_len(c->in)) ||
 			     can_read(&c->ep);
 
-	drop_upstream(c);
 	if (may_send_more)
 		return start_linger(c);
 	/* TLS: the close waits for close_notify to leave, so the client knows nothing was cut */
@@ -1148,6 +1221,12 @@ step_proxy(struct rh_conn *c)
 
 	if (rq == P_CLIENTFAIL)
 		return ST_CLOSE;
+	if (rq == P_REJECT) {
+		if (c->resp_started || c->respq.progressed)
+			return ST_CLOSE; /* a response is under way: cutting it off is all that is left */
+		reply_local(c, c->reject);
+		return ST_AGAIN;
+	}
 	if (rq == P_UPFAIL)
 		return upstream_failed(c, false) ? ST_AGAIN : ST_CLOSE;
 
@@ -1157,13 +1236,12 @@ step_proxy(struct rh_conn *c)
 	if (rs == P_UPFAIL)
 		return upstream_failed(c, false) ? ST_AGAIN : ST_CLOSE;
 	if (rs == P_DONE) {
-		if (rq != P_DONE) {
-			/* the backend answered before taking the whole body: the rest of it cannot be
-			 * told apart from a next request, so the connection ends here */
-			return close_after_response(c);
-		}
 		finish_exchange(c);
-		return c->keep_alive ? ST_AGAIN : close_after_response(c);
+		/* the backend answered before taking the whole body: the rest of it cannot be told
+		 * apart from a next request, so the connection ends here */
+		if (rq != P_DONE || !c->keep_alive)
+			return close_after_response(c);
+		return ST_AGAIN;
 	}
 	return ST_WAIT;
 }

@@ -140,36 +140,92 @@ struct fields {
 	uint64_t content_length;
 };
 
-/* Content-Length: 1*DIGIT, or a list of equal values (RFC 9110 8.6), at most INT64_MAX so callers may
- * use it as an off_t. Returns 0 or 400. */
+/* RFC 3986 3.2.2 reg-name characters: unreserved / sub-delims ('%' is checked apart). */
+static bool is_regname_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit((char)c) ||
+	       strchr("-._~!$&'()*+,;=", c) != NULL;
+}
+
+static inline int hex_value(unsigned char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch = lower(ch);
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* host[:port] (RFC 9110 7.2, RFC 3986 3.2.2): a reg-name or IPv4 address, or an IPv6 (or IPvFuture)
+ * literal in brackets, then optionally ':' and 1-5 digits. No userinfo, no path, not empty: a Host
+ * that a backend might split differently (at '@', '/', '?', a space) never reaches it. */
+static bool valid_authority(struct rh_span a)
+{
+	size_t i = 0;
+
+	if (a.len == 0)
+		return false;
+	if (a.p[0] == '[') {
+		for (i = 1; i < a.len && a.p[i] != ']'; i++) {
+			unsigned char c = (unsigned char)a.p[i];
+			if (hex_value(c) < 0 && c != ':' && c != '.' && c != 'v' && c != 'V')
+				return false;
+		}
+		if (i == a.len || i == 1)
+			return false;
+		i++;
+	} else {
+		for (; i < a.len && a.p[i] != ':'; i++) {
+			unsigned char c = (unsigned char)a.p[i];
+			if (c == '%') {
+				if (i + 2 >= a.len || hex_value((unsigned char)a.p[i + 1]) < 0 ||
+				    hex_value((unsigned char)a.p[i + 2]) < 0)
+					return false;
+				i += 2;
+			} else if (!is_regname_char(c)) {
+				return false;
+			}
+		}
+		if (i == 0)
+			return false;
+	}
+	if (i == a.len)
+		return true;
+	if (a.p[i] != ':' || a.len - i - 1 == 0 || a.len - i - 1 > 5)
+		return false;
+	for (i++; i < a.len; i++) {
+		if (!is_digit(a.p[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Content-Length: exactly one line holding 1*DIGIT, at most RH_HTTP_MAX_LENGTH. RFC 9110 8.6 lets a
+ * recipient accept a list of equal values or repeated lines; a proxy that does forwards a message
+ * that another parser may read differently, so both are refused. Returns 0 or 400. */
 static int field_content_length(struct rh_span v, struct fields *f)
 {
-	struct rh_span e;
-	size_t pos = 0;
+	uint64_t n = 0;
 
-	while (next_element(v, &pos, &e)) {
-		uint64_t n = 0;
-
-		if (e.len == 0)
+	if (f->has_cl || v.len == 0)
+		return 400;
+	for (size_t i = 0; i < v.len; i++) {
+		if (!is_digit(v.p[i]))
 			return 400;
-		for (size_t i = 0; i < e.len; i++) {
-			if (!is_digit(e.p[i]))
-				return 400;
-			unsigned d = (unsigned)(e.p[i] - '0');
-			if (n > ((uint64_t)INT64_MAX - d) / 10)
-				return 400;
-			n = n * 10 + d;
-		}
-		if (f->has_cl && n != f->content_length)
+		n = n * 10 + (unsigned)(v.p[i] - '0');
+		if (n > RH_HTTP_MAX_LENGTH)
 			return 400;
-		f->has_cl = true;
-		f->content_length = n;
 	}
+	f->has_cl = true;
+	f->content_length = n;
 	return 0;
 }
 
-/* Transfer-Encoding: the codings in order, across all lines. Whether the list is acceptable is
- * decided when the head is complete. Returns 0 or 400. */
+/* Transfer-Encoding: the codings in order, across all lines, each a token (parameters are refused
+ * with the coding: only chunked is implemented and it has none). An empty element (",chunked",
+ * "chunked,", an empty line) is refused: parsers disagree on what it means. Whether the list is
+ * acceptable is decided when the head is complete. Returns 0 or 400. */
 static int field_transfer_encoding(struct rh_span v, struct fields *f)
 {
 	struct rh_span e;
@@ -177,9 +233,7 @@ static int field_transfer_encoding(struct rh_span v, struct fields *f)
 
 	f->has_te = true;
 	while (next_element(v, &pos, &e)) {
-		if (e.len == 0)
-			continue;
-		if (!is_class(e.p[0], C_TCHAR))
+		if (e.len == 0 || !is_token(e))
 			return 400;
 		if (rh_span_eq_lower(e, "chunked")) {
 			f->te_chunked++;
@@ -218,6 +272,28 @@ static int field_connection(struct rh_span v, struct fields *f)
 	return 0;
 }
 
+/* Whether <n>, a name holding '_', reads as one of the dash-named headers the proxy removes or sets
+ * once each '_' is taken for '-': CGI-style backends (PHP, WSGI, Rack) map both to one variable, so
+ * "X-Forwarded_Proto" would override the proxy's X-Forwarded-Proto there. */
+static bool confusable_name(struct rh_span n)
+{
+	static const char *const owned[] = {
+		"content-length", "transfer-encoding", "keep-alive", "proxy-connection",
+		"x-forwarded-for", "x-forwarded-proto", "x-real-ip",
+	};
+	char folded[20];
+
+	if (n.len > sizeof(folded))
+		return false;
+	for (size_t i = 0; i < n.len; i++)
+		folded[i] = n.p[i] == '_' ? '-' : n.p[i];
+	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+		if (rh_span_eq_lower((struct rh_span){ folded, n.len }, owned[i]))
+			return true;
+	}
+	return false;
+}
+
 /* Sets <h>->kind from its name and records what it means in <f>. <idx>: its index in the header
  * array. Returns 0 or an error status. */
 static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
@@ -225,6 +301,11 @@ static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
 	struct rh_span n = h->name;
 
 	h->kind = RH_HDR_OTHER;
+	if (memchr(n.p, '_', n.len)) {
+		if (confusable_name(n))
+			h->kind = RH_HDR_UNTRUSTED;
+		return 0;
+	}
 	switch (n.len) {
 	case 2:
 		if (rh_span_eq_lower(n, "te"))
@@ -234,7 +315,7 @@ static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
 		if (rh_span_eq_lower(n, "host")) {
 			h->kind = RH_HDR_HOST;
 			if (f->is_request) {
-				if (f->host_index >= 0)
+				if (f->host_index >= 0 || !valid_authority(h->value))
 					return 400;
 				f->host_index = idx;
 			}
@@ -265,6 +346,10 @@ static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
 			return field_content_length(h->value, f);
 		}
 		break;
+	case 9:
+		if (rh_span_eq_lower(n, "forwarded") || rh_span_eq_lower(n, "x-real-ip"))
+			h->kind = RH_HDR_UNTRUSTED;
+		break;
 	case 15:
 		if (rh_span_eq_lower(n, "x-forwarded-for"))
 			h->kind = RH_HDR_X_FORWARDED_FOR;
@@ -279,7 +364,7 @@ static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
 			return field_transfer_encoding(h->value, f);
 		}
 		if (rh_span_eq_lower(n, "x-forwarded-proto"))
-			h->kind = RH_HDR_X_FORWARDED_PROTO;
+			h->kind = RH_HDR_UNTRUSTED;
 		break;
 	}
 	return 0;
@@ -365,7 +450,6 @@ static int parse_fields(const char **pp, const char *end, struct rh_http_header 
 			return 400;
 		p += t;
 		hdrs[n].value = span(v, ve);
-		hdrs[n].line = span(line, p);
 		st = field_semantics(&hdrs[n], (int)n, f);
 		if (st != 0)
 			return st;
@@ -406,12 +490,51 @@ static int parse_version(const char **pp, const char *end, int *major, int *mino
 	return 0;
 }
 
+static bool method_is(struct rh_span m, const char *name)
+{
+	return m.len == strlen(name) && memcmp(m.p, name, m.len) == 0;
+}
+
+/* The request target's form (RFC 9112 3.2): origin form "/...", absolute form with an http or https
+ * scheme (case-insensitive) and an authority checked like Host, or "*" for OPTIONS. Anything else,
+ * authority form included (CONNECT only, refused before this), is 400. Sets target_form, path and
+ * authority. */
+static int parse_target(struct rh_http_request *req)
+{
+	struct rh_span t = req->target;
+	size_t i = 0, a;
+
+	req->authority = (struct rh_span){ t.p, 0 };
+	req->path = t;
+	if (t.p[0] == '/') {
+		req->target_form = RH_TARGET_ORIGIN;
+		return 0;
+	}
+	if (t.len == 1 && t.p[0] == '*') {
+		req->target_form = RH_TARGET_ASTERISK;
+		return method_is(req->method, "OPTIONS") ? 0 : 400;
+	}
+	if (t.len > 7 && rh_span_eq_lower((struct rh_span){ t.p, 7 }, "http://"))
+		i = 7;
+	else if (t.len > 8 && rh_span_eq_lower((struct rh_span){ t.p, 8 }, "https://"))
+		i = 8;
+	else
+		return 400;
+	for (a = i; a < t.len && t.p[a] != '/' && t.p[a] != '?' && t.p[a] != '#'; a++)
+		;
+	req->authority = span(t.p + i, t.p + a);
+	req->path = span(t.p + a, t.p + t.len);
+	req->target_form = RH_TARGET_ABSOLUTE;
+	return valid_authority(req->authority) ? 0 : 400; /* '@' (userinfo) is not a reg-name char */
+}
+
 /* request-line = method SP request-target SP HTTP-version CRLF, after at most MAX_LEADING_EMPTY empty
  * lines. Returns 0 with <*pp> past the line, RH_HTTP_PARTIAL, or 400/414/505. */
 static int parse_request_line(const char **pp, const char *end, size_t max_uri, struct rh_http_request *req)
 {
 	const char *p = *pp, *line, *target, *tend;
 	int empty = 0, major, minor, t, st;
+
 
 	for (;;) {
 		if (p == end)
@@ -466,11 +589,16 @@ static int parse_request_line(const char **pp, const char *end, size_t max_uri, 
 		return 505;
 	p += t;
 	req->minor_version = minor;
-	req->is_head = req->method.len == 4 && memcmp(req->method.p, "HEAD", 4) == 0;
+	req->is_head = method_is(req->method, "HEAD");
 	/* a tunnel is not proxied: forwarded, its 2xx would turn the connection into raw bytes */
-	if (req->method.len == 7 && memcmp(req->method.p, "CONNECT", 7) == 0)
+	if (method_is(req->method, "CONNECT"))
 		return 501;
-	req->request_line = span(line, p);
+	req->is_idempotent = req->is_head || method_is(req->method, "GET") ||
+			     method_is(req->method, "OPTIONS") || method_is(req->method, "TRACE") ||
+			     method_is(req->method, "PUT") || method_is(req->method, "DELETE");
+	st = parse_target(req);
+	if (st != 0)
+		return st;
 	*pp = p;
 	return 0;
 }
@@ -478,12 +606,15 @@ static int parse_request_line(const char **pp, const char *end, size_t max_uri, 
 /* Request framing and connection semantics once the whole head is in (RFC 9112 6.1, 6.3, 9.3).
  * Transfer-Encoding whose codings do not end in a single chunked is 400 (the length cannot be
  * determined, 6.3); chunked last with other codings before it is 501 (codings we do not implement). */
-static int finish_request(struct rh_http_request *req, const struct fields *f)
+static int finish_request(struct rh_http_request *req, const struct fields *f, uint64_t max_body)
 {
 	if (req->minor_version == 1 && f->host_index < 0)
 		return 400;
 	req->host_index = f->host_index;
+	req->has_content_length = f->has_cl;
 	req->content_length = f->has_cl ? f->content_length : 0;
+	if (max_body && req->content_length > max_body)
+		return 413;
 	if (f->has_te) {
 		if (f->has_cl || req->minor_version == 0)
 			return 400;
@@ -534,14 +665,16 @@ int rh_http_parse_request(const char *buf, size_t len, const struct rh_http_limi
 	req->error_status = 0;
 	req->keep_alive = false;
 	req->expect_continue = false;
+	req->is_idempotent = false;
 	req->body = RH_BODY_NONE;
+	req->has_content_length = false;
 	req->content_length = 0;
 
 	st = parse_request_line(&p, end, max_uri, req);
 	if (st == 0)
 		st = parse_fields(&p, end, req->headers, clamp_headers(lim), &req->num_headers, &f);
 	if (st == 0)
-		st = finish_request(req, &f);
+		st = finish_request(req, &f, lim ? lim->max_body : 0);
 	if (st == 0)
 		return (int)(p - buf);
 	if (st == RH_HTTP_PARTIAL) {
@@ -557,7 +690,7 @@ int rh_http_parse_request(const char *buf, size_t len, const struct rh_http_limi
  * second SP is accepted too. Returns 0, RH_HTTP_PARTIAL or -1. */
 static int parse_status_line(const char **pp, const char *end, struct rh_http_response *resp)
 {
-	const char *p = *pp, *line = p;
+	const char *p = *pp, *reason;
 	int major, minor, status = 0, t, st;
 
 	st = parse_version(&p, end, &major, &minor);
@@ -578,13 +711,15 @@ static int parse_status_line(const char **pp, const char *end, struct rh_http_re
 	}
 	if (p == end)
 		return RH_HTTP_PARTIAL;
+	reason = p;
 	if (*p == ' ') {
-		p++;
+		reason = ++p;
 		while (p < end && is_class(*p, C_FIELD))
 			p++;
 		if (p == end)
 			return RH_HTTP_PARTIAL;
 	}
+	resp->reason = span(reason, p);
 	if (*p != '\r' && *p != '\n')
 		return -1;
 	t = eol(p, end);
@@ -595,7 +730,6 @@ static int parse_status_line(const char **pp, const char *end, struct rh_http_re
 	p += t;
 	resp->minor_version = minor;
 	resp->status = status;
-	resp->status_line = span(line, p);
 	*pp = p;
 	return 0;
 }
@@ -609,10 +743,11 @@ static int finish_response(struct rh_http_response *resp, const struct fields *f
 	if (f->has_te) {
 		if (f->has_cl || resp->minor_version == 0 || !f->te_last_chunked || f->te_chunked > 1)
 			return -1;
-		resp->body = RH_BODY_CHUNKED;
+		resp->framing = RH_BODY_CHUNKED;
 	} else {
-		resp->body = f->has_cl ? RH_BODY_LENGTH : RH_BODY_UNTIL_CLOSE;
+		resp->framing = f->has_cl ? RH_BODY_LENGTH : RH_BODY_UNTIL_CLOSE;
 	}
+	resp->body = resp->framing;
 	if (request_is_head || s < 200 || s == 204 || s == 304)
 		resp->body = RH_BODY_NONE;
 	if (resp->minor_version == 1)
@@ -637,6 +772,7 @@ int rh_http_parse_response(const char *buf, size_t len, const struct rh_http_lim
 	resp->num_headers = 0;
 	resp->keep_alive = false;
 	resp->body = RH_BODY_NONE;
+	resp->framing = RH_BODY_UNTIL_CLOSE;
 	resp->content_length = 0;
 
 	st = parse_status_line(&p, end, resp);
@@ -661,7 +797,8 @@ enum {
 	CK_DATA_CR,     /* the CRLF after the data */
 	CK_DATA_LF,
 	CK_TRAILER_BOL, /* start of a trailer line or of the final empty line */
-	CK_TRAILER,     /* inside a trailer line */
+	CK_TRAILER_NAME, /* inside a trailer field name, up to its colon */
+	CK_TRAILER,     /* inside a trailer field value */
 	CK_TRAILER_LF,
 	CK_FINAL_LF,    /* CR of the final empty line seen */
 	CK_DONE,
@@ -677,16 +814,6 @@ void rh_chunked_init(struct rh_chunked *c)
 bool rh_chunked_done(const struct rh_chunked *c)
 {
 	return c->state == CK_DONE;
-}
-
-static inline int hex_value(unsigned char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = lower(ch);
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
 }
 
 /* The size line is complete: start the data, or the trailers after the last chunk. */
@@ -749,10 +876,14 @@ ssize_t rh_chunked_feed(struct rh_chunked *c, const char *buf, size_t len)
 					goto fail;
 				c->state = CK_SIZE_WS;
 			} else if (c->state == CK_SIZE && (h = hex_value(ch)) >= 0) {
+				/* leading zeros count: a backend that stops at 16 digits
+				 * would read "00000000000000005" as 0, the last chunk */
 				if (c->digits == 16)
 					goto fail;
 				c->digits++;
 				c->remaining = c->remaining << 4 | (uint64_t)h;
+				if (c->remaining > RH_HTTP_MAX_LENGTH)
+					goto fail;
 			} else {
 				goto fail;
 			}
@@ -777,15 +908,28 @@ ssize_t rh_chunked_feed(struct rh_chunked *c, const char *buf, size_t len)
 				c->state = CK_FINAL_LF;
 				break;
 			}
-			/* the first byte of a trailer line */
-			c->state = CK_TRAILER;
+			/* a trailer field line, checked as in a head (token ":" value), since it passes
+			 * through unchanged: no empty name, no space before the colon, no obs-fold */
+			if (!is_class((char)ch, C_TCHAR))
+				goto fail;
+			c->state = CK_TRAILER_NAME;
 			/* fall through */
+		case CK_TRAILER_NAME:
 		case CK_TRAILER:
 			if (++c->trailer_len > TRAILERS_MAX)
 				goto fail;
-			if (ch == '\r') {
+			if (c->state == CK_TRAILER && ch == '\r') {
 				c->state = CK_TRAILER_LF;
-			} else if (!is_class((char)ch, C_FIELD) || ++c->line_len > TRAILER_LINE_MAX) {
+				break;
+			}
+			if (++c->line_len > TRAILER_LINE_MAX)
+				goto fail;
+			if (c->state == CK_TRAILER_NAME) {
+				if (ch == ':')
+					c->state = CK_TRAILER;
+				else if (!is_class((char)ch, C_TCHAR))
+					goto fail;
+			} else if (!is_class((char)ch, C_FIELD)) {
 				goto fail;
 			}
 			break;

@@ -159,7 +159,9 @@ main(int argc, char **argv)
 	struct rh_server srv = {
 		.cfg = &cfg,
 		.pool = &pool,
-		.limits = {.max_head = RH_BUF_SIZE, .max_uri = MAX_URI, .max_headers = RH_HTTP_MAX_HEADERS},
+		.limits = {.max_head = RH_BUF_SIZE, .max_uri = MAX_URI, .max_headers = RH_HTTP_MAX_HEADERS,
+			   .max_body = cfg.max_body_size},
+		.host_header = {cfg.host_header, cfg.host_header ? strlen(cfg.host_header) : 0},
 		.conns_per_worker = (cfg.max_connections + cfg.threads - 1) / cfg.threads,
 		.tls_up = tls_up,
 		.tls_edge = tls_edge,
@@ -171,13 +173,6 @@ main(int argc, char **argv)
 	if (rh_pool_init(&pool, &cfg, err, sizeof(err)) == -1) {
 		rh_log_error("%s", err);
 		goto out_config;
-	}
-	if (cfg.host_header) {
-		size_t len = strlen(cfg.host_header) + sizeof("Host: \r\n");
-		srv.host_line = malloc(len);
-		if (!srv.host_line)
-			goto out_pool;
-		srv.host_line_len = (size_t)snprintf(srv.host_line, len, "Host: %s\r\n", cfg.host_header);
 	}
 	for (size_t i = 0; i < cfg.n_listens + cfg.n_listens_tls; i++) {
 		const struct rh_sockaddr *a =
@@ -246,7 +241,6 @@ out_workers:
 	rh_health_destroy(health);
 	free(workers);
 out_pool:
-	free(srv.host_line);
 	rh_tls_edge_destroy(tls_edge);
 	rh_tls_upstream_destroy(tls_up);
 	rh_pool_finish(&pool);

@@ -81,7 +81,8 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 	w->wake.fd = -1;
 	snprintf(w->tag, sizeof(w->tag), "w%u", id);
 	w->now = rh_clock_ms();
-	w->bufs.max_free = 1024;
+	w->bufs.large.max_free = 1024;
+	w->bufs.small.max_free = 4096;
 
 	rh_timer_queue_init(&w->tq_header, cfg->client_header_ms, false);
 	rh_timer_queue_init(&w->tq_client_body, cfg->client_header_ms, true);

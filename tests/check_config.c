@@ -131,6 +131,7 @@ START_TEST(minimal_defaults)
 	ck_assert_uint_eq(cfg.listen_tls_line, 0);
 	ck_assert_uint_eq(cfg.n_certs, 0);
 	ck_assert_ptr_null(cfg.certs);
+	ck_assert_int_eq(cfg.x_forwarded_for, RH_XFF_APPEND);
 
 	ck_assert_int_eq(cfg.health_type, RH_HEALTH_TCP);
 	ck_assert_uint_eq(cfg.health_frequency_ms, 5000);
@@ -148,6 +149,8 @@ START_TEST(minimal_defaults)
 	ck_assert_uint_eq(cfg.upstream_read_ms, 30000);
 	ck_assert_uint_eq(cfg.idle_ms, 60000);
 	ck_assert_uint_eq(cfg.shutdown_ms, 10000);
+
+	ck_assert_uint_eq(cfg.max_body_size, 0);
 
 	ck_assert_uint_eq(cfg.admin_listen.len, 0);
 	rh_config_finish(&cfg);
@@ -197,7 +200,11 @@ START_TEST(every_key)
 		"[server]\n"
 		"listen_tls = 127.0.0.1:7443\n"
 		"cert = /etc/rh/a.pem\n"
-		"key = /etc/rh/a.key\n";
+		"key = /etc/rh/a.key\n"
+		"[upstream]\n"
+		"x_forwarded_for = replace\n"
+		"[limits]\n"
+		"max_body_size = 10m\n";
 	struct rh_config cfg;
 
 	load_ok(text, &cfg);
@@ -258,6 +265,83 @@ START_TEST(every_key)
 	ck_assert_uint_eq(cfg.certs[0].cert_line, 40);
 	ck_assert_str_eq(cfg.certs[0].key, "/etc/rh/a.key");
 	ck_assert_uint_eq(cfg.certs[0].key_line, 41);
+
+	ck_assert_int_eq(cfg.x_forwarded_for, RH_XFF_REPLACE);
+	ck_assert_uint_eq(cfg.max_body_size, 10 * 1024 * 1024);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(x_forwarded_for)
+{
+	static const struct {
+		const char *value;
+		enum rh_xff_mode mode;
+	} cases[] = {
+		{"append", RH_XFF_APPEND},
+		{"replace", RH_XFF_REPLACE},
+		{"off", RH_XFF_OFF},
+		{"off ; inline comment", RH_XFF_OFF},
+	};
+	char text[256];
+	struct rh_config cfg;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), BACKEND "x_forwarded_for = %s\n", cases[i].value);
+		load_ok(text, &cfg);
+		ck_assert_msg(cfg.x_forwarded_for == cases[i].mode, "%s: %d", cases[i].value, (int)cfg.x_forwarded_for);
+		rh_config_finish(&cfg);
+	}
+	/* the last one wins, also back to the default */
+	load_ok(BACKEND "x_forwarded_for = off\nx_forwarded_for = append\n", &cfg);
+	ck_assert_int_eq(cfg.x_forwarded_for, RH_XFF_APPEND);
+	rh_config_finish(&cfg);
+	load_ok("[upstream]\nx_forwarded_for = replace\n[server]\nthreads = 1\n" BACKEND, &cfg);
+	ck_assert_int_eq(cfg.x_forwarded_for, RH_XFF_REPLACE);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(max_body_size)
+{
+	static const struct {
+		const char *value;
+		uint64_t bytes;
+	} cases[] = {
+		{"0", 0}, /* unlimited */
+		{"1", 1},
+		{"007", 7},
+		{"1048576", 1048576},
+		{"1k", 1024},
+		{"1K", 1024},
+		{"10m", 10485760},
+		{"10M", 10485760},
+		{"0g", 0},
+		{"2g", UINT64_C(2147483648)},
+		{"2G", UINT64_C(2147483648)},
+		{"1000000g", UINT64_C(1000000) << 30},
+		/* the top, 2^53, in each unit */
+		{"9007199254740992", UINT64_C(9007199254740992)},
+		{"8796093022208k", UINT64_C(9007199254740992)},
+		{"8589934592m", UINT64_C(9007199254740992)},
+		{"8388608g", UINT64_C(9007199254740992)},
+		{"9007199254740991", UINT64_C(9007199254740991)},
+	};
+	char text[256];
+	struct rh_config cfg;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), BACKEND "[limits]\nmax_body_size = %s\n", cases[i].value);
+		load_ok(text, &cfg);
+		ck_assert_msg(cfg.max_body_size == cases[i].bytes, "%s: %llu", cases[i].value,
+			      (unsigned long long)cfg.max_body_size);
+		rh_config_finish(&cfg);
+	}
+	ck_assert_uint_eq(RH_CONFIG_MAX_BODY_SIZE, UINT64_C(9007199254740992));
+
+	/* [limits] before the backends, the last one wins, an inline comment */
+	load_ok("[limits]\nmax_body_size = 1g\nmax_body_size = 64k ; uploads\n" BACKEND, &cfg);
+	ck_assert_uint_eq(cfg.max_body_size, 65536);
 	rh_config_finish(&cfg);
 }
 END_TEST
@@ -381,6 +465,8 @@ START_TEST(shipped_example)
 	ck_assert_uint_eq(cfg.n_listens_tls, 0);
 	ck_assert_uint_eq(cfg.n_certs, 0);
 	ck_assert_uint_eq(cfg.cert_warn_days, 14);
+	ck_assert_int_eq(cfg.x_forwarded_for, RH_XFF_APPEND);
+	ck_assert_uint_eq(cfg.max_body_size, 0);
 	rh_config_finish(&cfg);
 }
 END_TEST
@@ -594,7 +680,9 @@ START_TEST(err_unknown_key)
 		 "path, expect, tls, cert_warn_days)");
 	load_err(BACKEND "weight = 2\n",
 		 ":3: upstream.weight: unknown key (valid in [upstream]: algorithm, hash_key, backend, max_iterations, "
-		 "keepalive, host_header, tls, sni, verify, ca_file)");
+		 "keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for)");
+	load_err(BACKEND "[limits]\nmax_body = 1m\n",
+		 ":4: limits.max_body: unknown key (valid in [limits]: max_body_size)");
 	/* names are case-sensitive */
 	load_err(BACKEND "[timeouts]\nConnect = 1s\n",
 		 ":4: timeouts.Connect: unknown key (valid in [timeouts]: connect, client_header, upstream_read, idle, "
@@ -605,13 +693,13 @@ END_TEST
 START_TEST(err_unknown_section)
 {
 	load_err(BACKEND "\n[bogus]\nx = 1\n",
-		 ":4: [bogus]: unknown section (valid: server, upstream, health_check, timeouts, admin)");
+		 ":4: [bogus]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin)");
 	/* caught at the header even without keys */
 	load_err(BACKEND "[health-check] ; typo\n",
-		 ":3: [health-check]: unknown section (valid: server, upstream, health_check, timeouts, admin)");
+		 ":3: [health-check]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin)");
 	/* an indented header is reported at its first key */
 	load_err("  [bogus]\n\nx = 1\n" BACKEND,
-		 ":3: [bogus]: unknown section (valid: server, upstream, health_check, timeouts, admin)");
+		 ":3: [bogus]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin)");
 }
 END_TEST
 
@@ -810,6 +898,70 @@ START_TEST(err_other_values)
 }
 END_TEST
 
+START_TEST(err_x_forwarded_for)
+{
+	load_err(BACKEND "x_forwarded_for = add\n",
+		 ":3: upstream.x_forwarded_for: unknown mode 'add' (valid: append, replace, off)");
+	/* values are case-sensitive, like every other keyword value */
+	load_err(BACKEND "x_forwarded_for = Append\n",
+		 ":3: upstream.x_forwarded_for: unknown mode 'Append' (valid: append, replace, off)");
+	load_err(BACKEND "x_forwarded_for = false\n",
+		 ":3: upstream.x_forwarded_for: unknown mode 'false' (valid: append, replace, off)");
+	load_err(BACKEND "\nx_forwarded_for =\n", ":4: upstream.x_forwarded_for: missing value");
+	/* only in [upstream] */
+	load_err(BACKEND "[server]\nx_forwarded_for = off\n",
+		 ":4: server.x_forwarded_for: unknown key (valid in [server]: listen, threads, max_connections, listen_tls, "
+		 "cert, key)");
+}
+END_TEST
+
+START_TEST(err_max_body_size)
+{
+	static const struct {
+		const char *value;
+		const char *why;
+	} cases[] = {
+		{"-1", "negative size"},
+		{"-0", "negative size"},
+		{"+5", "not a number (expected bytes, or a number with k, m or g, e.g. 10m)"},
+		{"k", "not a number (expected bytes, or a number with k, m or g, e.g. 10m)"},
+		{"unlimited", "not a number (expected bytes, or a number with k, m or g, e.g. 10m)"},
+		{"1.5m", "fractions are not supported (use a smaller unit)"},
+		{"1,5m", "fractions are not supported (use a smaller unit)"},
+		{"10mb", "unknown unit (use k, m or g, or none for bytes)"},
+		{"10b", "unknown unit (use k, m or g, or none for bytes)"},
+		{"10t", "unknown unit (use k, m or g, or none for bytes)"},
+		{"10 m", "unknown unit (use k, m or g, or none for bytes)"},
+		{"10kk", "unknown unit (use k, m or g, or none for bytes)"},
+		{"0x10", "unknown unit (use k, m or g, or none for bytes)"},
+		{"1e6", "unknown unit (use k, m or g, or none for bytes)"},
+		/* 2^53 + 1, and one more unit than the top in each */
+		{"9007199254740993", "too large (at most 9007199254740992 bytes, 8388608g)"},
+		{"8796093022209k", "too large (at most 9007199254740992 bytes, 8388608g)"},
+		{"8589934593m", "too large (at most 9007199254740992 bytes, 8388608g)"},
+		{"8388609g", "too large (at most 9007199254740992 bytes, 8388608g)"},
+		/* beyond 64 bits: no wrap-around */
+		{"18446744073709551617", "too large (at most 9007199254740992 bytes, 8388608g)"},
+		{"99999999999999999999999999999999k", "too large (at most 9007199254740992 bytes, 8388608g)"},
+		{"17179869184g", "too large (at most 9007199254740992 bytes, 8388608g)"},
+	};
+	char text[256], want[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), BACKEND "[limits]\nmax_body_size = %s\n", cases[i].value);
+		snprintf(want, sizeof(want), ":4: limits.max_body_size: bad size '%s': %s", cases[i].value, cases[i].why);
+		load_err(text, want);
+	}
+	load_err("[limits]\nmax_body_size =\n" BACKEND, ":2: limits.max_body_size: missing value");
+	/* only in [limits] */
+	load_err(BACKEND "max_body_size = 1m\n",
+		 ":3: upstream.max_body_size: unknown key (valid in [upstream]: algorithm, hash_key, backend, "
+		 "max_iterations, keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for)");
+	load_err(BACKEND "[limit]\nmax_body_size = 1m\n",
+		 ":3: [limit]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin)");
+}
+END_TEST
+
 START_TEST(err_no_backends)
 {
 	load_err("[server]\nthreads = 1\n", ": upstream.backend: no backends configured");
@@ -826,7 +978,7 @@ START_TEST(err_syntax)
 	load_err(BACKEND "junk\nbogus = 1\n", ":3: syntax error: expected '[section]' or 'key = value'");
 	load_err(BACKEND "bogus = 1\njunk\n",
 		 ":3: upstream.bogus: unknown key (valid in [upstream]: algorithm, hash_key, backend, max_iterations, "
-		 "keepalive, host_header, tls, sni, verify, ca_file)");
+		 "keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for)");
 }
 END_TEST
 
@@ -958,6 +1110,196 @@ START_TEST(many_backends)
 }
 END_TEST
 
+/* rh_config_load_buffer reads <len> bytes exactly as rh_config_load reads a file holding them: the same
+ * result, the same message (with the name given for the file name). */
+static void same_as_file(const char *text, size_t len)
+{
+	struct rh_config from_file, from_mem;
+	char err_file[RH_CONFIG_ERR_LEN] = "", err_mem[RH_CONFIG_ERR_LEN] = "";
+	char *path = write_tmp_n(text, len);
+	char *copy = malloc(len + 1); /* exactly <len> bytes, no terminator: ASan sees any over-read */
+	int rc_file, rc_mem;
+
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, text, len);
+	rc_file = rh_config_load(&from_file, path, err_file, sizeof(err_file));
+	rc_mem = rh_config_load_buffer(&from_mem, path, copy, len, 0, err_mem, sizeof(err_mem));
+	unlink(path);
+	free(path);
+	free(copy);
+	ck_assert_int_eq(rc_mem, rc_file);
+	ck_assert_str_eq(err_mem, err_file);
+	if (rc_file == 0) {
+		ck_assert_str_eq(from_mem.path, from_file.path);
+		ck_assert_uint_eq(from_mem.n_backends, from_file.n_backends);
+		for (size_t i = 0; i < from_file.n_backends; i++) {
+			ck_assert_str_eq(from_mem.backends[i].addr.text, from_file.backends[i].addr.text);
+			ck_assert_uint_eq(from_mem.backends[i].line, from_file.backends[i].line);
+			ck_assert_uint_eq(from_mem.backends[i].weight, from_file.backends[i].weight);
+		}
+		ck_assert_uint_eq(from_mem.n_listens, from_file.n_listens);
+		ck_assert_uint_eq(from_mem.threads, from_file.threads);
+		ck_assert_int_eq(from_mem.x_forwarded_for, from_file.x_forwarded_for);
+		ck_assert_uint_eq(from_mem.max_body_size, from_file.max_body_size);
+		ck_assert_uint_eq(from_mem.health_frequency_ms, from_file.health_frequency_ms);
+		ck_assert_uint_eq(from_mem.n_certs, from_file.n_certs);
+		rh_config_finish(&from_file);
+		rh_config_finish(&from_mem);
+	} else {
+		ck_assert_ptr_null(from_mem.path);
+		ck_assert_ptr_null(from_mem.backends);
+	}
+}
+
+START_TEST(buffer_same_as_file)
+{
+	static const char *const texts[] = {
+		BACKEND,
+		BACKEND "x_forwarded_for = off\n[limits]\nmax_body_size = 2k\n",
+		"[upstream]\r\nbackend = 127.0.0.1:1 weight=3\r\n\r\n[health_check]\r\nfrequency = 2s",
+		"\xef\xbb\xbf[upstream]\nbackend = 127.0.0.1:1\n", /* UTF-8 BOM */
+		"[upstream]\nbackend = 127.0.0.1:1\nhost_header = a\n  continued\n",
+		BACKEND "junk\n",
+		BACKEND "[server\n",
+		BACKEND "[bogus]\n",
+		"threads = 1\n",
+		BACKEND "[limits]\nmax_body_size = -1\n",
+		BACKEND "x_forwarded_for = on\n",
+		"",
+		"\n\n\n",
+		"\r",
+		"[upstream]\nbackend = 127.0.0.1:1\r\r\n",
+		"[upstream]\nbackend = 127.0.0.1:1\nthreads\0 = 1\n",
+		"\0",
+		("[server]\ncert = /a.pem\nlisten_tls = 127.0.0.1:443\n" BACKEND),
+	};
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		same_as_file(texts[i], i == 15 ? 46 : i == 16 ? 1 : strlen(texts[i]));
+
+	/* around inih's line limit: 198, 199, 200 and 201 characters, with LF, CRLF and at the end */
+	for (size_t n = 198; n <= 201; n++) {
+		char text[512];
+		size_t off = (size_t)snprintf(text, sizeof(text), BACKEND ";");
+
+		memset(text + off, 'c', n - 1);
+		off += n - 1;
+		same_as_file(text, off);
+		memcpy(text + off, "\n", 1);
+		same_as_file(text, off + 1);
+		memcpy(text + off, "\r\nthreads = 1\n", 15);
+		same_as_file(text, off + 15);
+	}
+
+	/* the junk of binary_junk */
+	uint32_t seed = 777;
+	for (int round = 0; round < 100; round++) {
+		static const char alphabet[] = "[]=:;# \t\r\n.0123456789abcdefghijklmnopqrstuvwxyz_-";
+		size_t len = 1 + (size_t)(round * 53) % 1500;
+		char *buf = malloc(len + sizeof(BACKEND));
+		size_t off = round % 3 == 0 ? strlen(BACKEND) : 0;
+
+		ck_assert_ptr_nonnull(buf);
+		memcpy(buf, BACKEND, off);
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			buf[off + i] = round % 2 ? (char)(seed >> 16) : alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		}
+		same_as_file(buf, off + len);
+		free(buf);
+	}
+}
+END_TEST
+
+START_TEST(buffer_basics)
+{
+	static const char text[] = "[upstream]\nbackend = 127.0.0.1:1\njunk\n";
+	struct rh_config cfg;
+	char err[RH_CONFIG_ERR_LEN] = "";
+
+	/* the name stands for the file name */
+	ck_assert_int_eq(rh_config_load_buffer(&cfg, "mem.ini", text, strlen(text), 0, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "mem.ini:3: syntax error: expected '[section]' or 'key = value'");
+	ck_assert_ptr_null(cfg.path);
+	/* only <len> bytes are read */
+	ck_assert_int_eq(rh_config_load_buffer(&cfg, "mem.ini", text, strlen(text) - 5, 0, err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.path, "mem.ini");
+	ck_assert_uint_eq(cfg.n_backends, 1);
+	ck_assert_str_eq(cfg.backends[0].addr.text, "127.0.0.1:1");
+	ck_assert_uint_eq(cfg.backends[0].line, 2);
+	ck_assert_int_eq(cfg.x_forwarded_for, RH_XFF_APPEND);
+	ck_assert_uint_eq(cfg.max_body_size, 0);
+	rh_config_finish(&cfg);
+	/* nothing, or NULL with any length: an empty file */
+	ck_assert_int_eq(rh_config_load_buffer(&cfg, "e.ini", text, 0, 0, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "e.ini: upstream.backend: no backends configured");
+	ck_assert_int_eq(rh_config_load_buffer(&cfg, "e.ini", NULL, 100, 0, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "e.ini: upstream.backend: no backends configured");
+	/* a short message buffer */
+	ck_assert_int_eq(rh_config_load_buffer(&cfg, "e.ini", NULL, 0, 0, err, 4), -1);
+	ck_assert_str_eq(err, "e.i");
+	ck_assert_int_eq(rh_config_load_buffer(&cfg, "e.ini", NULL, 0, 0, NULL, 0), -1);
+}
+END_TEST
+
+/* RH_CONFIG_NO_RESOLVE: numeric addresses only, a name is an error naming its line. */
+static void buffer_err(unsigned flags, const char *text, const char *want)
+{
+	struct rh_config cfg;
+	char err[RH_CONFIG_ERR_LEN] = "";
+
+	ck_assert_int_eq(rh_config_load_buffer(&cfg, "n.ini", text, strlen(text), flags, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, want);
+	ck_assert_ptr_null(cfg.path);
+}
+
+START_TEST(buffer_no_resolve)
+{
+	static const char numeric[] = "[server]\nlisten = 127.0.0.1:7000\nlisten = [::1]:7001\nlisten_tls = [::]:7443\n"
+				      "cert = /nonexistent/c.pem\n"
+				      "[upstream]\nbackend = 10.0.0.1:80\nbackend = [2001:db8::1]:81 weight=2\n"
+				      "[admin]\nlisten = 127.0.0.1:6189\n";
+	struct rh_config cfg;
+	char err[RH_CONFIG_ERR_LEN] = "";
+
+	ck_assert_msg(rh_config_load_buffer(&cfg, "n.ini", numeric, strlen(numeric), RH_CONFIG_NO_RESOLVE, err,
+					    sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(cfg.n_listens, 2);
+	ck_assert_str_eq(cfg.listens[1].text, "[::1]:7001");
+	ck_assert_str_eq(cfg.listens_tls[0].text, "[::]:7443");
+	ck_assert_uint_eq(cfg.n_backends, 2);
+	ck_assert_str_eq(cfg.backends[1].addr.text, "[2001:db8::1]:81");
+	ck_assert_str_eq(cfg.admin_listen.text, "127.0.0.1:6189");
+	rh_config_finish(&cfg);
+
+	/* the default listener needs no resolving either */
+	ck_assert_int_eq(rh_config_load_buffer(&cfg, "n.ini", BACKEND, strlen(BACKEND), RH_CONFIG_NO_RESOLVE, err,
+					       sizeof(err)), 0);
+	ck_assert_str_eq(cfg.listens[0].text, "0.0.0.0:6188");
+	rh_config_finish(&cfg);
+
+	buffer_err(RH_CONFIG_NO_RESOLVE, "[upstream]\nbackend = localhost:8081\n",
+		   "n.ini:2: upstream.backend: 'localhost' is not a numeric address (names are not resolved here)");
+	buffer_err(RH_CONFIG_NO_RESOLVE, "[server]\nlisten = localhost:80\n" BACKEND,
+		   "n.ini:2: server.listen: 'localhost' is not a numeric address (names are not resolved here)");
+	buffer_err(RH_CONFIG_NO_RESOLVE, "[server]\ncert = /c.pem\nlisten_tls = example.com:443\n" BACKEND,
+		   "n.ini:3: server.listen_tls: 'example.com' is not a numeric address (names are not resolved here)");
+	buffer_err(RH_CONFIG_NO_RESOLVE, BACKEND "[admin]\nlisten = nohost.invalid:80\n",
+		   "n.ini:4: admin.listen: 'nohost.invalid' is not a numeric address (names are not resolved here)");
+	buffer_err(RH_CONFIG_NO_RESOLVE, "[upstream]\nbackend = 256.0.0.1:80\n",
+		   "n.ini:2: upstream.backend: '256.0.0.1' is not a numeric address (names are not resolved here)");
+	/* syntax is checked before anything else */
+	buffer_err(RH_CONFIG_NO_RESOLVE, "[upstream]\nbackend = ::1:80\n",
+		   "n.ini:2: upstream.backend: bad address '::1:80': IPv6 address needs brackets, e.g. [::1]:80");
+
+	/* without the flag, names resolve as in a file */
+	ck_assert_msg(rh_config_load_buffer(&cfg, "n.ini", "[upstream]\nbackend = localhost:8081\n", 36, 0, err,
+					    sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_ge(cfg.n_backends, 1);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -977,6 +1319,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, upstream_tls);
 	tcase_add_test(tc, health_tls);
 	tcase_add_test(tc, finish_is_idempotent);
+	tcase_add_test(tc, x_forwarded_for);
+	tcase_add_test(tc, max_body_size);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
@@ -994,11 +1338,20 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, err_cert_key);
 	tcase_add_test(tc, err_sni);
 	tcase_add_test(tc, err_other_values);
+	tcase_add_test(tc, err_x_forwarded_for);
+	tcase_add_test(tc, err_max_body_size);
 	tcase_add_test(tc, err_no_backends);
 	tcase_add_test(tc, err_syntax);
 	tcase_add_test(tc, err_long_line);
 	tcase_add_test(tc, err_unreadable);
 	tcase_add_test(tc, err_nul_byte);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("buffer");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, buffer_same_as_file);
+	tcase_add_test(tc, buffer_basics);
+	tcase_add_test(tc, buffer_no_resolve);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("robustness");

@@ -125,7 +125,9 @@ START_TEST(test_simple_get)
 	req_ok(LIT(s), &req);
 	ck_assert_span(req.method, "GET");
 	ck_assert_span(req.target, "/index.html?q=1");
-	ck_assert_span(req.request_line, "GET /index.html?q=1 HTTP/1.1\r\n");
+	ck_assert_int_eq(req.target_form, RH_TARGET_ORIGIN);
+	ck_assert_span(req.path, "/index.html?q=1");
+	ck_assert(req.is_idempotent);
 	ck_assert_int_eq(req.minor_version, 1);
 	ck_assert(!req.is_head);
 	ck_assert(req.keep_alive);
@@ -136,7 +138,6 @@ START_TEST(test_simple_get)
 	ck_assert_int_eq(req.host_index, 0);
 	ck_assert_span(req.headers[0].name, "Host");
 	ck_assert_span(req.headers[0].value, "example.com");
-	ck_assert_span(req.headers[0].line, "Host: example.com\r\n");
 	ck_assert_int_eq(req.headers[0].kind, RH_HDR_HOST);
 }
 END_TEST
@@ -161,7 +162,7 @@ START_TEST(test_header_kinds)
 				"\r\n";
 	static const enum rh_hdr_kind want[] = {
 		RH_HDR_OTHER, RH_HDR_HOST, RH_HDR_CONTENT_LENGTH, RH_HDR_HOP, RH_HDR_HOP, RH_HDR_HOP, RH_HDR_HOP,
-		RH_HDR_HOP, RH_HDR_HOP, RH_HDR_X_FORWARDED_FOR, RH_HDR_X_FORWARDED_PROTO, RH_HDR_EXPECT,
+		RH_HDR_HOP, RH_HDR_HOP, RH_HDR_X_FORWARDED_FOR, RH_HDR_UNTRUSTED, RH_HDR_EXPECT,
 		RH_HDR_OTHER, RH_HDR_OTHER,
 	};
 	struct rh_http_request req;
@@ -183,7 +184,7 @@ START_TEST(test_header_kinds)
 }
 END_TEST
 
-START_TEST(test_spans_reproduce_bytes)
+START_TEST(test_spans_trimmed)
 {
 	static const char s[] = "PUT /x HTTP/1.1\r\n"
 				"Host:a\r\n"
@@ -194,26 +195,14 @@ START_TEST(test_spans_reproduce_bytes)
 				"Content-Length: 0\r\n"
 				"\r\n";
 	struct rh_http_request req;
-	char out[sizeof(s)];
-	size_t n;
 
-	req_ok(LIT(s), &req);
-	memcpy(out, req.request_line.p, req.request_line.len);
-	n = req.request_line.len;
-	for (size_t i = 0; i < req.num_headers; i++) {
-		memcpy(out + n, req.headers[i].line.p, req.headers[i].line.len);
-		n += req.headers[i].line.len;
-	}
-	memcpy(out + n, "\r\n", 2);
-	n += 2;
-	ck_assert_uint_eq(n, sizeof(s) - 1);
-	ck_assert(memcmp(out, s, n) == 0);
-
+	ck_assert_int_eq(rh_http_parse_request(LIT(s), NULL, &req), (int)sizeof(s) - 1);
 	ck_assert_span(req.headers[0].value, "a");
 	ck_assert_span(req.headers[1].value, "spaced  value");
 	ck_assert_span(req.headers[2].value, "");
 	ck_assert_span(req.headers[3].value, "");
-	ck_assert_span(req.headers[4].line, "X-LF: lf\n");
+	ck_assert_span(req.headers[4].name, "X-LF");
+	ck_assert(req.has_content_length);
 	ck_assert_span(req.headers[4].value, "lf");
 	ck_assert_int_eq(req.body, RH_BODY_NONE);
 }
@@ -225,8 +214,8 @@ START_TEST(test_lf_only)
 	struct rh_http_request req;
 
 	req_ok(LIT(s), &req);
-	ck_assert_span(req.request_line, "GET / HTTP/1.1\n");
-	ck_assert_span(req.headers[1].line, "X: y\n");
+	ck_assert_span(req.method, "GET");
+	ck_assert_span(req.headers[1].name, "X");
 	ck_assert_span(req.headers[1].value, "y");
 }
 END_TEST
@@ -238,8 +227,8 @@ START_TEST(test_leading_empty_lines)
 	struct rh_http_request req;
 
 	req_ok(LIT(s), &req);
-	ck_assert_span(req.request_line, "GET / HTTP/1.1\r\n");
-	ck_assert_ptr_eq(req.request_line.p, s + 5);
+	ck_assert_span(req.method, "GET");
+	ck_assert_ptr_eq(req.method.p, s + 5);
 	/* a cap keeps a client from sending endless empty lines */
 	req_err(LIT(many), 400);
 	req_err(LIT("\r\rGET / HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
@@ -276,13 +265,13 @@ START_TEST(test_methods)
 	/* methods are case-sensitive: "head" is some other method */
 	req_ok(LIT("head / HTTP/1.1\r\nHost: a\r\n\r\n"), &req);
 	ck_assert(!req.is_head);
-	req_ok(LIT("M-SEARCH * HTTP/1.1\r\nHost: a\r\n\r\n"), &req);
+	req_ok(LIT("M-SEARCH /x HTTP/1.1\r\nHost: a\r\n\r\n"), &req);
 	ck_assert_span(req.method, "M-SEARCH");
-	ck_assert_span(req.target, "*");
+	ck_assert_span(req.target, "/x");
 	/* CONNECT asks for a tunnel, which is not proxied: 501 (its authority-form target parses) */
 	req_err(LIT("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"), 501);
-	req_ok(LIT("connect example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"), &req);
-	ck_assert_span(req.target, "example.com:443");
+	/* methods are case-sensitive: "connect" is some other method, and authority form is CONNECT's */
+	req_err(LIT("connect example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"), 400);
 	req_err(LIT("G@T / HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
 	req_err(LIT(" / HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
 	req_err(LIT("GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
@@ -505,18 +494,22 @@ START_TEST(test_content_length)
 	req_ok(LIT("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"), &req);
 	ck_assert_int_eq(req.body, RH_BODY_LENGTH);
 	ck_assert_uint_eq(req.content_length, 5);
-	req_ok(LIT("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"), &req);
-	ck_assert_int_eq(req.body, RH_BODY_LENGTH);
-	ck_assert_uint_eq(req.content_length, 5);
-	req_ok(LIT("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n"), &req);
-	ck_assert_uint_eq(req.content_length, 5);
-	req_ok(LIT("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,5 ,\t5\r\nContent-Length: 005\r\n\r\n"), &req);
+	/* RFC 9110 8.6 lets a recipient take equal duplicates; a proxy that does forwards what another
+	 * parser may read differently: one number on one line only */
+	req_err(LIT("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"), 400);
+	req_err(LIT("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n"), 400);
+	req_err(LIT("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,5 ,\t5\r\nContent-Length: 005\r\n\r\n"), 400);
+	req_ok(LIT("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 005\r\n\r\n"), &req);
 	ck_assert_uint_eq(req.content_length, 5);
 	req_ok(LIT("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"), &req);
 	ck_assert_int_eq(req.body, RH_BODY_NONE);
 	ck_assert_uint_eq(req.content_length, 0);
-	req_ok(LIT("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775807\r\n\r\n"), &req);
-	ck_assert_uint_eq(req.content_length, 9223372036854775807ULL);
+	ck_assert(req.has_content_length);
+	/* framing numbers stop at 2^53 */
+	req_ok(LIT("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9007199254740992\r\n\r\n"), &req);
+	ck_assert_uint_eq(req.content_length, 9007199254740992ULL);
+	req_err(LIT("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9007199254740993\r\n\r\n"), 400);
+	req_err(LIT("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775807\r\n\r\n"), 400);
 	req_ok(LIT("POST / HTTP/1.0\r\nContent-Length: 12\r\n\r\n"), &req);
 	ck_assert_int_eq(req.body, RH_BODY_LENGTH);
 	ck_assert_uint_eq(req.content_length, 12);
@@ -544,7 +537,13 @@ START_TEST(test_transfer_encoding)
 	ck_assert_int_eq(req.body, RH_BODY_CHUNKED);
 	req_ok(LIT("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n"), &req);
 	ck_assert_int_eq(req.body, RH_BODY_CHUNKED);
-	req_ok(LIT("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , chunked ,\r\n\r\n"), &req);
+	/* empty list elements are refused: parsers disagree on them */
+	req_err(LIT("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , chunked ,\r\n\r\n"), 400);
+	req_err(LIT("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n"), 400);
+	req_err(LIT("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n"), 400);
+	req_err(LIT("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\nTransfer-Encoding: chunked\r\n\r\n"),
+		400);
+	req_ok(LIT("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \tCHUNKED\t\r\n\r\n"), &req);
 	ck_assert_int_eq(req.body, RH_BODY_CHUNKED);
 
 	/* Our choice: codings that do not end in exactly one chunked are 400 (RFC 9112 6.3, the length
@@ -688,7 +687,7 @@ END_TEST
 static const char *const valid_requests[] = {
 	"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
 	"\r\n\r\nGET /x?y=z HTTP/1.1\r\nHost: example.com\r\nUser-Agent: test/1.0\r\nAccept: */*\r\n\r\n",
-	"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\nExpect: 100-continue\r\n\r\n",
+	"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
 	"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: x-a, close\r\nX-A: 1\r\n\r\n",
 	"GET / HTTP/1.0\nConnection: keep-alive\nX-Empty:\n\n",
 	"GET / HTTP/1.1\r\nHost: a\r\nX-Obs: \x80\xff\tz  \r\n\r\n",
@@ -704,6 +703,10 @@ static const char *const invalid_requests[] = {
 	"GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n",
 	"GET / HTTP/1.1\r\n\r\n",
 	"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n",
+	"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n",
+	"GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET http://a@b/ HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
 };
 
 START_TEST(test_split_valid_requests)
@@ -768,7 +771,7 @@ START_TEST(test_response_basic)
 	struct rh_http_response resp;
 
 	resp_ok(LIT(s), false, &resp);
-	ck_assert_span(resp.status_line, "HTTP/1.1 200 OK\r\n");
+	ck_assert_span(resp.reason, "OK");
 	ck_assert_int_eq(resp.minor_version, 1);
 	ck_assert_int_eq(resp.status, 200);
 	ck_assert(resp.keep_alive);
@@ -776,7 +779,7 @@ START_TEST(test_response_basic)
 	ck_assert_uint_eq(resp.content_length, 12);
 	ck_assert_uint_eq(resp.num_headers, 2);
 	ck_assert_int_eq(resp.headers[0].kind, RH_HDR_CONTENT_LENGTH);
-	ck_assert_span(resp.headers[1].line, "Server: x\r\n");
+	ck_assert_span(resp.headers[1].value, "x");
 
 	resp_ok(LIT("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), false, &resp);
 	ck_assert_int_eq(resp.body, RH_BODY_LENGTH);
@@ -798,7 +801,7 @@ START_TEST(test_response_status_line)
 
 	resp_ok(LIT("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"), false, &resp);
 	ck_assert_int_eq(resp.status, 200);
-	ck_assert_span(resp.status_line, "HTTP/1.1 200\r\n");
+	ck_assert_span(resp.reason, "");
 	resp_ok(LIT("HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n"), false, &resp);
 	resp_ok(LIT("HTTP/1.1 999 Whatever\tyou \xe2\x9c\x93 like\r\nContent-Length: 0\r\n\r\n"), false, &resp);
 	ck_assert_int_eq(resp.status, 999);
@@ -1119,10 +1122,14 @@ START_TEST(test_chunked_bulk_data)
 	ck_assert_uint_eq(c.total, size);
 	free(data);
 
-	/* the largest 16-digit size is accepted; its data just never ends here */
+	/* sizes up to 2^53 are accepted (its data just never ends here); above, refused */
 	rh_chunked_init(&c);
-	ck_assert_int_eq(rh_chunked_feed(&c, LIT("ffffffffffffffff\r\nabc")), 21);
-	ck_assert_uint_eq(c.remaining, UINT64_MAX - 3);
+	ck_assert_int_eq(rh_chunked_feed(&c, LIT("20000000000000\r\nabc")), 19);
+	ck_assert_uint_eq(c.remaining, (UINT64_C(1) << 53) - 3);
+	rh_chunked_init(&c);
+	ck_assert_int_eq(rh_chunked_feed(&c, LIT("20000000000001\r\n")), -1);
+	rh_chunked_init(&c);
+	ck_assert_int_eq(rh_chunked_feed(&c, LIT("ffffffffffffffff\r\n")), -1);
 }
 END_TEST
 
@@ -1142,6 +1149,14 @@ START_TEST(test_chunked_errors)
 	/* 17 digits overflow, even with leading zeros */
 	CHUNKED_BAD("10000000000000000\r\n");
 	CHUNKED_BAD("00000000000000005\r\nhello\r\n0\r\n\r\n");
+
+	/* trailers are field lines: token ":" value, CRLF */
+	CHUNKED_BAD("0\r\nX\r\n\r\n");
+	CHUNKED_BAD("0\r\nX Y: v\r\n\r\n");
+	CHUNKED_BAD("0\r\n: v\r\n\r\n");
+	CHUNKED_BAD("0\r\nX: v\n\r\n");
+	CHUNKED_BAD("0\r\n X: v\r\n\r\n");
+	CHUNKED_BAD("5\nhello\r\n0\r\n\r\n");
 
 	/* errors are sticky */
 	ck_assert_int_eq(chunked_all(&c, LIT("z")), -1);
@@ -1234,7 +1249,7 @@ static Suite *http1_suite(void)
 	tc = tcase_create("request");
 	tcase_add_test(tc, test_simple_get);
 	tcase_add_test(tc, test_header_kinds);
-	tcase_add_test(tc, test_spans_reproduce_bytes);
+	tcase_add_test(tc, test_spans_trimmed);
 	tcase_add_test(tc, test_lf_only);
 	tcase_add_test(tc, test_leading_empty_lines);
 	tcase_add_test(tc, test_pipelined);

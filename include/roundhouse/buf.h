@@ -1,31 +1,47 @@
-/* Fixed-capacity I/O buffers with cursors, recycled through a per-worker free list so the request path
- * never calls malloc once the worker has warmed up. Each buffer carries the iovec array used to write
- * its bytes out (head rewriting produces several spans per message). */
+/* I/O buffers with cursors, in two sizes, recycled through per-worker free lists so the request
+ * path never calls malloc once the worker has warmed up. A connection reading a request head starts
+ * with a small buffer and moves to a large one only when the head outgrows it or a body is to be
+ * streamed: a client that opens a connection and sends a few bytes costs about 1 KiB, not 16. */
 #ifndef RH_BUF_H
 #define RH_BUF_H
 
 #include <stddef.h>
-#include <sys/uio.h>
+#include <stdbool.h>
+#include <stdint.h>
 
-#define RH_BUF_SIZE 16384 /* also the largest request or response head accepted */
-#define RH_BUF_IOV 224    /* spans of one rewritten head: 2 per removed header line at most */
+#define RH_BUF_SIZE 16384      /* large buffer's data: also the largest request or response head */
+#define RH_BUF_SMALL_ALLOC 1024 /* a small buffer's whole allocation, header included (nginx starts
+				  * a head in 1 KiB too) */
 
 struct rh_buf {
 	size_t start; /* first byte not yet consumed */
 	size_t end;   /* one past the last byte read */
+	uint32_t cap; /* bytes in data[] */
 	struct rh_buf *next_free;
-	struct iovec iov[RH_BUF_IOV];
-	char data[RH_BUF_SIZE];
+	char data[];
 };
 
-struct rh_buf_pool {
+#define RH_BUF_SMALL (RH_BUF_SMALL_ALLOC - sizeof(struct rh_buf)) /* a small buffer's data */
+
+struct rh_buf_list {
 	struct rh_buf *free;
 	size_t n_free;
 	size_t max_free; /* beyond this, released buffers go back to the allocator */
 };
 
-/* A buffer with start == end == 0, or NULL when memory ran out. Owning worker thread only. */
+struct rh_buf_pool {
+	struct rh_buf_list large, small;
+};
+
+/* A large (RH_BUF_SIZE) buffer with start == end == 0, or NULL when memory ran out. Owning worker
+ * thread only. */
 struct rh_buf *rh_buf_get(struct rh_buf_pool *pool);
+
+/* A small (RH_BUF_SMALL) buffer, likewise. */
+struct rh_buf *rh_buf_get_small(struct rh_buf_pool *pool);
+
+/* A buffer of the smallest class that holds <need> bytes, or NULL (also when none is that large). */
+struct rh_buf *rh_buf_get_fit(struct rh_buf_pool *pool, size_t need);
 
 /* Returns <buf> to <pool> (or frees it). Accepts NULL. Owning worker thread only. */
 void rh_buf_put(struct rh_buf_pool *pool, struct rh_buf *buf);
@@ -34,9 +50,13 @@ void rh_buf_put(struct rh_buf_pool *pool, struct rh_buf *buf);
 void rh_buf_pool_finish(struct rh_buf_pool *pool);
 
 static inline size_t rh_buf_len(const struct rh_buf *b) { return b->end - b->start; }
-static inline size_t rh_buf_room(const struct rh_buf *b) { return RH_BUF_SIZE - b->end; }
+static inline size_t rh_buf_room(const struct rh_buf *b) { return b->cap - b->end; }
 
 /* Moves the unconsumed bytes to the front so there is room to read after them. */
 void rh_buf_compact(struct rh_buf *b);
+
+/* Replaces the small buffer *<bp> by a large one holding its unconsumed bytes (at the front). Returns
+ * false when memory ran out (*<bp> is then unchanged). A large buffer is left as it is. */
+bool rh_buf_grow(struct rh_buf_pool *pool, struct rh_buf **bp);
 
 #endif

@@ -8,9 +8,15 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "roundhouse/http1_serialize.h" /* enum rh_xff_mode */
+
 #define RH_CONFIG_ERR_LEN 512
 #define RH_ADDR_TEXT_LEN 80 /* "[v6]:port" or "name:port" with room to spare */
 #define RH_DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt" /* Debian's system store */
+#define RH_CONFIG_MAX_BODY_SIZE (UINT64_C(1) << 53) /* [limits] max_body_size at most 2^53 bytes */
+
+/* rh_config_load_buffer flags */
+#define RH_CONFIG_NO_RESOLVE 1u /* addresses must be numeric: a host name is an error, DNS is never asked */
 
 struct rh_sockaddr {
 	struct sockaddr_storage ss;
@@ -78,6 +84,7 @@ struct rh_config {
 	char *ca_file;           /* NULL: the system store, RH_DEFAULT_CA_FILE */
 	unsigned ca_file_line;
 	char *hash_key;          /* kept for consistent_hash; default "uri" */
+	enum rh_xff_mode x_forwarded_for; /* "x_forwarded_for": append (default), replace or off */
 
 	/* [health_check] */
 	enum rh_health_type health_type; /* tcp (default) or none in this version */
@@ -96,6 +103,9 @@ struct rh_config {
 	uint32_t idle_ms;          /* default 60000 */
 	uint32_t shutdown_ms;      /* "shutdown", grace period for in-flight requests on SIGTERM, default 10000 */
 
+	/* [limits] */
+	uint64_t max_body_size; /* request body bytes, 0 (default) = unlimited; above it: 413 */
+
 	/* [admin] */
 	struct rh_sockaddr admin_listen; /* admin_listen.len == 0 when unset */
 };
@@ -104,6 +114,13 @@ struct rh_config {
  * with "FILE:LINE: section.key: what is wrong" in <err> (RH_CONFIG_ERR_LEN bytes). On error <cfg> holds
  * nothing that needs freeing. Main thread, before any other thread starts. */
 int rh_config_load(struct rh_config *cfg, const char *path, char *err, size_t errlen);
+
+/* The same from memory: <text>[0..<len>) is read exactly as a file with those bytes would be (the same
+ * line rules, the same messages), <name> standing for the file name in messages and cfg->path.
+ * <flags>: 0 or RH_CONFIG_NO_RESOLVE. Nothing is opened either way (cert, key and ca_file paths are
+ * only recorded; tls.c reads them). For the fuzzer and tests. */
+int rh_config_load_buffer(struct rh_config *cfg, const char *name, const char *text, size_t len, unsigned flags,
+			  char *err, size_t errlen);
 
 /* Frees what rh_config_load allocated. Accepts a zeroed or already finished config. */
 void rh_config_finish(struct rh_config *cfg);

@@ -62,8 +62,7 @@ struct rh_server {
 	const struct rh_config *cfg;
 	struct rh_pool *pool;
 	struct rh_http_limits limits;
-	char *host_line;  /* "Host: NAME\r\n" when host_header is set, else NULL */
-	size_t host_line_len;
+	struct rh_span host_header; /* [upstream] host_header; len 0 when unset */
 	unsigned conns_per_worker; /* max_connections split across workers */
 	struct rh_tls_upstream *tls_up; /* TLS to the backends, or NULL */
 	struct rh_tls_edge *tls_edge;   /* certificates for listen_tls, or NULL */
@@ -90,6 +89,7 @@ struct rh_worker_stats {
 	uint64_t upstream_connects;
 	uint64_t upstream_reused;
 	uint64_t responses_local; /* errors answered by the proxy itself */
+	uint64_t aborted;         /* exchanges cut off: client gone, response not completable */
 	uint64_t upstream_tls_full;    /* upstream handshakes without / with session resumption */
 	uint64_t upstream_tls_resumed;
 	uint64_t edge_tls_full;        /* client handshakes on listen_tls */
