@@ -66,14 +66,23 @@ enum pump {
 	P_REJECT,     /* the request body broke its framing or its limit: answer c->reject if possible */
 };
 
-/* A write queue: at most a serialized head, a chunk-size line, body bytes and a CRLF, plus how many
+/* A write queue: iovecs (a serialized head, a chunk-size line, body bytes, a CRLF), plus how many
  * input-buffer bytes they cover (consumed once all is written). */
-#define WQ_IOV 4
 struct wq {
-	struct iovec iov[WQ_IOV];
-	uint8_t idx, cnt;
+	struct iovec *iov;
+	uint8_t idx, cnt, max;
 	bool progressed; /* some bytes went out */
-	size_t consume;
+	uint32_t consume;
+};
+
+/* What only a running exchange needs: the write queues' iovecs and the chunk-size line of a
+ * re-framed body. Taken from the worker when an exchange starts and given back at exchange_end, so
+ * an idle keep-alive connection does not carry them. */
+struct rh_conn_io {
+	struct iovec req[2];  /* [head][body] */
+	struct iovec resp[4]; /* [head][chunk size][body][CRLF] */
+	char chunk_hdr[20];   /* "<hex size>\r\n" of the chunk being written (chunk_out) */
+	struct rh_conn_io *next_free;
 };
 
 struct rh_conn {
@@ -121,7 +130,8 @@ struct rh_conn {
 	size_t req_head_len;
 	struct wq reqq, respq;
 
-	char chunk_hdr[20];     /* "<hex size>\r\n" of the chunk being written (chunk_out) */
+	struct rh_conn_io *io;  /* while an exchange runs */
+	struct iovec local_iov; /* error responses: one static string */
 
 	unsigned requests; /* exchanges completed on this connection */
 	uint8_t ip_len;
@@ -336,7 +346,7 @@ push(struct wq *q, const void *p, size_t len)
 {
 	if (len == 0)
 		return;
-	assert(q->cnt < WQ_IOV);
+	assert(q->cnt < q->max);
 	q->iov[q->cnt].iov_base = (void *)p;
 	q->iov[q->cnt].iov_len = len;
 	q->cnt++;
@@ -348,6 +358,19 @@ push_iov(struct wq *q, const struct iovec *s)
 	push(q, s->iov_base, s->iov_len);
 }
 
+/* Empty write queues over the exchange's iovecs, covering <consume> input bytes. */
+static void
+reqq_start(struct rh_conn *c, size_t consume)
+{
+	c->reqq = (struct wq){.iov = c->io->req, .max = 2, .consume = (uint32_t)consume};
+}
+
+static void
+respq_start(struct rh_conn *c, size_t consume)
+{
+	c->respq = (struct wq){.iov = c->io->resp, .max = 4, .consume = (uint32_t)consume};
+}
+
 /* Queues <n> response body bytes at <p>, as one chunk when the response is being re-framed. */
 static void
 push_resp_body(struct rh_conn *c, const char *p, size_t n)
@@ -355,8 +378,8 @@ push_resp_body(struct rh_conn *c, const char *p, size_t n)
 	if (n == 0)
 		return;
 	if (c->chunk_out) {
-		int len = snprintf(c->chunk_hdr, sizeof(c->chunk_hdr), "%zx\r\n", n);
-		push(&c->respq, c->chunk_hdr, (size_t)len);
+		int len = snprintf(c->io->chunk_hdr, sizeof(c->io->chunk_hdr), "%zx\r\n", n);
+		push(&c->respq, c->io->chunk_hdr, (size_t)len);
 		push(&c->respq, p, n);
 		push_iov(&c->respq, &iov_crlf);
 	} else {
@@ -393,6 +416,11 @@ exchange_end(struct rh_conn *c, enum outcome how)
 	rh_buf_put(&w->bufs, c->req_head);
 	rh_buf_put(&w->bufs, c->resp_head);
 	c->req_head = c->resp_head = NULL;
+	if (c->io) {
+		c->io->next_free = w->free_io;
+		w->free_io = c->io;
+		c->io = NULL;
+	}
 	c->attempts = 0;
 	c->failed = NULL;
 	switch (how) {
@@ -459,6 +487,11 @@ rh_conn_free_all(struct rh_worker *w)
 		w->free_conns = c->next;
 		free(c);
 	}
+	while (w->free_io) {
+		struct rh_conn_io *io = w->free_io;
+		w->free_io = io->next_free;
+		free(io);
+	}
 }
 
 /* Sets up an error response; the connection closes once it is sent. */
@@ -468,8 +501,8 @@ reply_local(struct rh_conn *c, int which)
 	struct local_response *r = &local_responses[which];
 
 	exchange_end(c, EX_LOCAL);
-	c->respq = (struct wq){0};
-	push(&c->respq, r->text, r->len);
+	c->local_iov = (struct iovec){(void *)r->text, r->len};
+	c->respq = (struct wq){.iov = &c->local_iov, .cnt = 1, .max = 1};
 	c->state = CS_LOCAL;
 }
 
@@ -584,7 +617,7 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 	ssize_t n = rh_http1_serialize_request(req, &rw, c->req_head->data, c->req_head->cap);
 	if (n < 0)
 		return LR_431; /* rewritten, the head no longer fits in RH_BUF_SIZE */
-	*q = (struct wq){0};
+	reqq_start(c, 0);
 	push(q, c->req_head->data, (size_t)n);
 
 	/* a body streams through a large buffer: the bytes after the head move there now (the
@@ -605,7 +638,7 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 	/* a request without body keeps its head in the buffer until the response starts, so that a
 	 * stale pooled connection can be retried; one with a body gives it up once sent */
 	c->head_consumed = false;
-	q->consume = c->req_body == RH_BODY_NONE ? 0 : head_len + (size_t)nb;
+	q->consume = c->req_body == RH_BODY_NONE ? 0 : (uint32_t)(head_len + (size_t)nb);
 	return LR_NONE;
 }
 
@@ -625,6 +658,14 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 	if (head_len <= 0) {
 		reply_local(c, head_len == RH_HTTP_INVALID ? status_to_local(req->error_status) : LR_400);
 		return false;
+	}
+	if (!c->io) {
+		if ((c->io = w->free_io))
+			w->free_io = c->io->next_free;
+		else if (!(c->io = malloc(sizeof(*c->io)))) {
+			reply_local(c, LR_502_CONNECT);
+			return false;
+		}
 	}
 	c->req_head_len = (size_t)head_len;
 	c->http10 = req->minor_version == 0;
@@ -678,7 +719,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 	}
 	c->req_phase = up->connecting ? RQ_CONNECT : RQ_SEND;
 	c->resp_phase = RS_HEAD;
-	c->respq = (struct wq){0};
+	respq_start(c, 0);
 	c->state = CS_PROXY;
 	return true;
 }
@@ -758,7 +799,7 @@ pump_request(struct rh_conn *c)
 			in->start += c->reqq.consume;
 			if (c->reqq.consume)
 				c->head_consumed = true;
-			c->reqq = (struct wq){0};
+			reqq_start(c, 0);
 			if (c->req_head) {
 				rh_buf_put(&c->w->bufs, c->req_head); /* a retry serializes it again */
 				c->req_head = NULL;
@@ -781,7 +822,7 @@ pump_request(struct rh_conn *c)
 					c->reject = n < 0 ? LR_400 : LR_413;
 					return P_REJECT;
 				}
-				c->reqq = (struct wq){.consume = (size_t)n};
+				reqq_start(c, (size_t)n);
 				push(&c->reqq, in->data + in->start, (size_t)n);
 				c->req_phase = RQ_SEND;
 				continue;
@@ -822,7 +863,7 @@ queue_response_head(struct rh_conn *c, const struct rh_http_response *resp, size
 	ssize_t n = rh_http1_serialize_response(resp, rw, c->resp_head->data, c->resp_head->cap);
 	if (n < 0)
 		return false;
-	c->respq = (struct wq){.consume = head_len};
+	respq_start(c, head_len);
 	push(&c->respq, c->resp_head->data, (size_t)n);
 	return true;
 }
@@ -849,7 +890,7 @@ build_response(struct rh_conn *c, const struct rh_http_response *resp, size_t he
 			return -1;
 		push_resp_body(c, body, (size_t)n);
 	}
-	c->respq.consume += (size_t)n;
+	c->respq.consume += (uint32_t)n;
 	return n;
 }
 
@@ -976,7 +1017,7 @@ pump_response(struct rh_conn *c)
 				return P_CLIENTFAIL;
 			progress(c, &w->tq_send);
 			out->start += c->respq.consume;
-			c->respq = (struct wq){0};
+			respq_start(c, 0);
 			if (c->resp_head) {
 				rh_buf_put(&w->bufs, c->resp_head);
 				c->resp_head = NULL;
@@ -1004,7 +1045,7 @@ pump_response(struct rh_conn *c)
 						      out->data + out->start, avail);
 				if (n < 0)
 					return P_CLIENTFAIL; /* broken framing mid-body: nothing to salvage */
-				c->respq = (struct wq){.consume = (size_t)n};
+				respq_start(c, (size_t)n);
 				push_resp_body(c, out->data + out->start, (size_t)n);
 				c->resp_phase = RS_SEND;
 				continue;
@@ -1022,7 +1063,7 @@ pump_response(struct rh_conn *c)
 					c->resp_phase = RS_DONE;
 					return P_DONE;
 				}
-				c->respq = (struct wq){0};
+				respq_start(c, 0);
 				push_iov(&c->respq, &iov_last_chunk);
 				c->resp_final = true;
 				c->resp_phase = RS_SEND;
@@ -1073,7 +1114,7 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 		if (!pooled)
 			c->failed = b; /* a pooled connection going stale is not the backend's fault */
 		if (++c->attempts < MAX_ATTEMPTS) {
-			c->reqq = (struct wq){0};
+			reqq_start(c, 0);
 			rh_timer_cancel(&c->timer); /* the next attempt gets its own connect deadline */
 			start_exchange(c, 0, pooled);
 			return true;

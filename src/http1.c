@@ -279,7 +279,7 @@ static bool confusable_name(struct rh_span n)
 {
 	static const char *const owned[] = {
 		"content-length", "transfer-encoding", "keep-alive", "proxy-connection",
-		"x-forwarded-for", "x-forwarded-proto", "x-real-ip",
+		"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip",
 	};
 	char folded[20];
 
@@ -357,6 +357,8 @@ static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
 	case 16:
 		if (rh_span_eq_lower(n, "proxy-connection"))
 			h->kind = RH_HDR_HOP;
+		else if (rh_span_eq_lower(n, "x-forwarded-host"))
+			h->kind = RH_HDR_UNTRUSTED;
 		break;
 	case 17:
 		if (rh_span_eq_lower(n, "transfer-encoding")) {
@@ -504,6 +506,9 @@ static int parse_target(struct rh_http_request *req)
 	struct rh_span t = req->target;
 	size_t i = 0, a;
 
+	/* a fragment is the client's business (RFC 9112 3.2): servers split at '#' differently */
+	if (memchr(t.p, '#', t.len))
+		return 400;
 	req->authority = (struct rh_span){ t.p, 0 };
 	req->path = t;
 	if (t.p[0] == '/') {
@@ -520,7 +525,7 @@ static int parse_target(struct rh_http_request *req)
 		i = 8;
 	else
 		return 400;
-	for (a = i; a < t.len && t.p[a] != '/' && t.p[a] != '?' && t.p[a] != '#'; a++)
+	for (a = i; a < t.len && t.p[a] != '/' && t.p[a] != '?'; a++)
 		;
 	req->authority = span(t.p + i, t.p + a);
 	req->path = span(t.p + a, t.p + t.len);

@@ -707,6 +707,8 @@ static const char *const invalid_requests[] = {
 	"GET * HTTP/1.1\r\nHost: a\r\n\r\n",
 	"GET http://a@b/ HTTP/1.1\r\nHost: a\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+	"GET /p#frag HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET http://a/p#frag HTTP/1.1\r\nHost: a\r\n\r\n",
 };
 
 START_TEST(test_split_valid_requests)

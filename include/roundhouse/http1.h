@@ -31,7 +31,8 @@ enum rh_hdr_kind {
 	RH_HDR_TRANSFER_ENCODING,
 	RH_HDR_X_FORWARDED_FOR,
 	RH_HDR_UNTRUSTED,      /* a claim about the connection that only the proxy may make, dropped from
-	                          requests: X-Forwarded-Proto (ours replaces it), Forwarded, X-Real-IP, and
+	                          requests: X-Forwarded-Proto (ours replaces it), X-Forwarded-Host,
+	                          Forwarded, X-Real-IP, and
 	                          any name that reads as a header of this list with '_' for '-'
 	                          (X-Forwarded_Proto, Transfer_Encoding: CGI-style backends map both to
 	                          the same variable) */
@@ -121,7 +122,8 @@ struct rh_http_response {
  *     non-token element, or codings that do not end in exactly one chunked;
  *   - no Host in HTTP/1.1, several Host lines, a Host (or an absolute target's authority) that is
  *     not host[:port] (reg-name, IPv4 or [IPv6]; no userinfo, no path);
- *   - a target that is not origin form ("/..."), absolute form (http or https), or "*" with OPTIONS.
+ *   - a target that is not origin form ("/..."), absolute form (http or https), or "*" with OPTIONS;
+ *     a target with a fragment ('#').
  * 413: Content-Length above <lim>->max_body (when set). 501: chunked last but another coding before
  * it ("gzip, chunked"), or CONNECT (tunnels are not proxied). 505: a version other than HTTP/1.0 or
  * HTTP/1.1. 414/431: limits. Leading empty lines before the request line are skipped, as RFC 9112

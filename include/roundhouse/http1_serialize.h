@@ -7,8 +7,8 @@
  *   METHOD SP origin-form-target SP HTTP/1.x CRLF   (absolute form becomes origin form, RFC 9112 3.2.2)
  *   Host: <rewrite host | authority of an absolute target | the client's Host>
  *   every other field in the client's order, except hop-by-hop ones, Content-Length,
- *   Transfer-Encoding, X-Forwarded-For, and untrusted claims (X-Forwarded-Proto, Forwarded,
- *   X-Real-IP, and names that read as a proxy-owned header with '_' for '-')
+ *   Transfer-Encoding, X-Forwarded-For, and untrusted claims (X-Forwarded-Proto, X-Forwarded-Host,
+ *   Forwarded, X-Real-IP, and names that read as a proxy-owned header with '_' for '-')
  *   exactly one framing line: "Content-Length: N" or "Transfer-Encoding: chunked" (none without a body,
  *   unless the client sent "Content-Length: 0")
  *   X-Forwarded-For per the mode (append: the client's lines merged into one, client address last)

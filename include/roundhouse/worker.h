@@ -20,6 +20,7 @@ struct rh_tls_upstream;
 struct rh_tls_edge;
 struct ssl_session_st;
 struct rh_conn;
+struct rh_conn_io;
 struct rh_upconn;
 
 /* What an epoll event's data.ptr points at. Readiness is tracked here (edge-triggered: each flag is
@@ -129,6 +130,7 @@ struct rh_worker {
 	struct rh_conn *conns;     /* all open client connections (for shutdown) */
 	unsigned n_conns;
 	struct rh_conn *free_conns;
+	struct rh_conn_io *free_io;       /* write vectors of finished exchanges, for the next ones */
 	struct rh_upconn *free_upconns;
 	struct rh_conn *closed_conns;     /* closed during this batch, recycled after it */
 	struct rh_upconn *closed_upconns;
