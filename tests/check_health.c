@@ -418,6 +418,133 @@ START_TEST(test_rise_fall)
 }
 END_TEST
 
+/* Waits up to <ms> for the next probe to reach listener <lfd> (accepts and closes it). Returns the
+ * time it was seen (now_ms), or 0 if none came. */
+static uint64_t
+next_probe(int lfd, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+
+	drain(lfd); /* only a probe that arrives from now on counts */
+	for (;;) {
+		uint64_t now = now_ms();
+		struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+		int c;
+
+		if (now >= end)
+			return 0;
+		if (poll(&pfd, 1, (int)(end - now)) <= 0)
+			continue;
+		if ((c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+			close(c);
+			return now_ms();
+		}
+	}
+}
+
+/* Whether the view reads <want> at every look during the next <ms>. */
+static bool
+stays(struct fixture *f, const char *want, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+	char got[MAX_TEST_BACKENDS + 1];
+
+	do {
+		peek(f, got);
+		if (strcmp(got, want) != 0)
+			return false;
+		sleep_ms(2);
+	} while (now_ms() < end);
+	return true;
+}
+
+/* The backend (listening on <port>, f->lfd[0]) fails exactly <n> rounds: the listener closes right
+ * after a successful probe and listens again half a period after the <n>th failed round. It must
+ * stay up throughout (fall = 3 > n). Returns the time of the successful probe that follows, with
+ * the listener open again. */
+static uint64_t
+fail_rounds(struct fixture *f, uint16_t port, unsigned freq, unsigned n)
+{
+	uint64_t t_ok, t_back;
+	unsigned missed;
+
+	t_ok = next_probe(f->lfd[0], 3 * freq);
+	ck_assert_msg(t_ok != 0, "no probe within 3 periods");
+	close(f->lfd[0]);
+	f->lfd[0] = -1;
+	ck_assert_msg(stays(f, "1", n * freq + freq / 2),
+		      "fall = 3: a recovered backend went down after %u failed probe(s)", n);
+	f->lfd[0] = listener(&port, 64);
+	t_back = next_probe(f->lfd[0], 3 * freq);
+	ck_assert_msg(t_back != 0, "no probe within 3 periods of listening again");
+	/* rounds start every freq, so the gap between the two successful probes tells how many
+	 * failed in between; a late round (a loaded machine) would make this test meaningless */
+	missed = (unsigned)((t_back - t_ok + freq / 2) / freq) - 1;
+	ck_assert_msg(missed == n, "timing: %u rounds failed (%llu ms between successes), wanted %u",
+		      missed, (unsigned long long)(t_back - t_ok), n);
+	ck_assert_msg(stays(f, "1", 20), "fall = 3: down after %u failures and a success", n);
+	return t_back;
+}
+
+/* rise = 2, fall = 3: a recovered backend must again fail 3 times in a row before it is down — its
+ * counter goes back to the top on recovery, and each success forgets the failure streak — not once
+ * (a counter left at rise) or twice (a failure streak remembered across one success). */
+START_TEST(test_fall_after_recovery)
+{
+	struct fixture f;
+	const unsigned freq = 250;
+	uint16_t ports[1] = {dead_port()};
+	uint64_t t0, t_down, t_listen, t_up, t_ok, t_down2;
+	char *log;
+	char line[128];
+
+	fixture_init(&f, ports, 1, freq, 100, 2, 3);
+	rh_log_set_level(RH_LOG_INFO);
+	log_begin(&f);
+
+	/* dead from the start: down at the third failed round (rounds at 0, freq, 2 freq) */
+	t0 = now_ms();
+	ck_assert_int_eq(rh_health_start(f.h), 0);
+	t_down = wait_for(&f, "0", 3000);
+	ck_assert_msg(t_down != 0, "dead backend not marked down within 3 s");
+	ck_assert_uint_ge(t_down - t0, 2 * freq);
+	ck_assert_uint_eq(rh_health_publications(f.h), 1);
+
+	/* listening: up after two successes */
+	t_listen = now_ms();
+	f.lfd[0] = listener(&ports[0], 64);
+	t_up = wait_for(&f, "1", 3000);
+	ck_assert_msg(t_up != 0, "backend not marked up within 3 s");
+	ck_assert_uint_ge(t_up - t_listen, freq / 2);
+	ck_assert_uint_eq(rh_health_publications(f.h), 2);
+
+	/* one failure, then a success; two failures, then a success: still up all along */
+	fail_rounds(&f, ports[0], freq, 1);
+	t_ok = fail_rounds(&f, ports[0], freq, 2);
+	ck_assert_uint_eq(rh_health_publications(f.h), 2);
+
+	/* now it dies for good right after that one success: down at the third failure, three rounds
+	 * after the success, not at the first or second */
+	close(f.lfd[0]);
+	f.lfd[0] = -1;
+	t_down2 = wait_for(&f, "0", 3000);
+	ck_assert_msg(t_down2 != 0, "backend not marked down within 3 s of dying");
+	ck_assert_msg(t_down2 - t_ok >= 3 * freq - freq / 2,
+		      "fall = 3: down %llu ms after the last success, before the third failed round",
+		      (unsigned long long)(t_down2 - t_ok));
+	ck_assert_uint_eq(rh_health_publications(f.h), 3);
+
+	ck_assert_uint_lt(timed_stop(&f), 100);
+	log = log_end(&f);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: Connection refused\n", ports[0]);
+	ck_assert_uint_eq(count(log, line), 2);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u up\n", ports[0]);
+	ck_assert_uint_eq(count(log, line), 1);
+	free(log);
+	fixture_finish(&f);
+}
+END_TEST
+
 /* A listener with a full accept queue drops SYNs: the connect neither succeeds nor fails. */
 static int
 black_hole(uint16_t *port, int *filler)
@@ -980,6 +1107,7 @@ health_suite(void)
 	tcase_add_test(tc, test_up_down_and_back);
 	tcase_add_test(tc, test_goes_down_when_listener_closes);
 	tcase_add_test(tc, test_rise_fall);
+	tcase_add_test(tc, test_fall_after_recovery);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_stop_mid_round);
 	tcase_add_test(tc, test_type_none);

@@ -1,26 +1,75 @@
 #!/usr/bin/env bash
 # t_errors: malformed and ambiguous requests are answered by the proxy itself with the
 # right status (400, 414, 431, 408, 400/501) and are never forwarded to a backend.
+#
+# A status alone does not show who answered: a request the proxy wrongly forwarded can come back
+# with the backend's own 400. So every rejection is also checked to be the proxy's own response
+# (its body text, no X-Backend header), and to have opened no connection to either origin: with no
+# health probes and no upstream keep-alive pool, every connection an origin accepts (X-Raw-Accepts
+# of its /stats) is either a forwarded request or one of our own /stats reads.
 set -euo pipefail
 PORT_BASE=20500
 E2E_DIR=${E2E_DIR:-$(cd "$(dirname "$0")" && pwd)}
 source "$E2E_DIR/lib.sh"
 
-start_pair_and_proxy # origins A on $PA and B on $PB, the proxy on $PX
+INI_HC_TYPE=none INI_KEEPALIVE=0 start_pair_and_proxy # origins A on $PA and B on $PB, the proxy on $PX
+
+# raw_accepts: connections accepted by A and B together (X-Raw-Accepts), including the two /stats
+# reads made here (so two more each call when nothing else connected)
+raw_accepts() {
+    local p v sum=0
+    for p in "$PA" "$PB"; do
+        v=$("${CURL[@]}" --max-time 5 -o /dev/null -D - "http://127.0.0.1:$p/stats" |
+            tr -d '\r' | sed -n 's/^[Xx]-[Rr]aw-[Aa]ccepts: *\([0-9]*\)$/\1/p')
+        [[ $v =~ ^[0-9]+$ ]] || fail "no X-Raw-Accepts in /stats of :$p"
+        sum=$((sum + v))
+    done
+    echo "$sum"
+}
+
+# proxy_body STATUS: the start of the body of roundhouse's own error response (local_responses
+# in src/conn.c), as rawclient prints it
+proxy_body() {
+    case $1 in
+        400) echo "400 Bad Request: malformed or ambiguous request" ;;
+        408) echo "408 Request Timeout: the request did not arrive in time" ;;
+        414) echo "414 URI Too Long" ;;
+        431) echo "431 Request Header Fields Too Large" ;;
+        501) echo "501 Not Implemented: unsupported transfer coding or method" ;;
+        *) fail "proxy_body: no proxy response text known for $1" ;;
+    esac
+}
+
+# assert_own_response WHAT OUT: the first response in rawclient output OUT is roundhouse's own
+# error response (no X-Backend header, the proxy's body text for its status)
+assert_own_response() {
+    local what=$1 out=$2 line status
+    line=$(grep -m1 '^RESPONSE ' <<<"$out") || fail "$what: no response: $out"
+    status=$(sed -n 's/^RESPONSE \([0-9]*\) .*/\1/p' <<<"$line")
+    [[ $line == "RESPONSE $status backend=- "* ]] ||
+        fail "$what: the $status came from a backend (it has X-Backend), the request was forwarded: $line"
+    [[ $line == *" body=$(proxy_body "$status")"* ]] ||
+        fail "$what: the $status is not roundhouse's own (body '$(proxy_body "$status")' expected): $line"
+}
 
 # sanity: a good request works (and is counted by one origin)
 req "http://127.0.0.1:$PX/"
 assert_status 200 "good request before the bad ones"
 before=$(($(origin_stat "$PA" requests) + $(origin_stat "$PB" requests)))
 
-# expect_status "WANT_REGEX" WHAT SEGMENT...: first response status matches WANT_REGEX
+# expect_status "WANT_REGEX" WHAT SEGMENT...: first response status matches WANT_REGEX, the
+# response is the proxy's own, and no origin accepted a connection meanwhile
 expect_status() {
-    local want=$1 what=$2 out status
+    local want=$1 what=$2 out status accepts0 accepts1
     shift 2
+    accepts0=$(raw_accepts)
     out=$(raw "$PX" --count 1 --timeout 5 "$@")
     status=$(sed -n 's/^RESPONSE \([0-9]*\) .*/\1/p' <<<"$out" | head -n1)
     [[ $status =~ ^($want)$ ]] || fail "$what: expected HTTP $want, got '${status:-none}': $out"
-    pass "$what -> $status"
+    assert_own_response "$what" "$out"
+    accepts1=$(raw_accepts)
+    assert_eq "$accepts1" "$((accepts0 + 2))" "$what: connections accepted by the origins (2 are our /stats reads): the request was forwarded"
+    pass "$what -> $status (the proxy's own, nothing reached a backend)"
 }
 
 expect_status 400 "Content-Length with Transfer-Encoding" \
@@ -65,15 +114,20 @@ uri=$(head -c $((9 * 1024)) /dev/zero | tr '\0' u)
 expect_status 414 "9 KiB URI" "GET /$uri HTTP/1.1\r\nHost: x\r\n\r\n"
 
 # slow header: half a head, then silence; client_header = 2s
+accepts0=$(raw_accepts)
 out=$(raw "$PX" --count 1 --timeout 5 'GET / HTTP/1.1\r\nHost: x\r\n')
 status=$(sed -n 's/^RESPONSE \([0-9]*\) .*/\1/p' <<<"$out")
 assert_eq "$status" 408 "half a head then stall: status (within 5 s): $out"
+assert_own_response "half a head then stall" "$out"
 ms=$(sed -n 's/^END .* elapsed_ms=\([0-9]*\).*/\1/p' <<<"$out")
 assert_ge "$ms" 1500 "408 came after about client_header (2 s), not at once"
 pass "stalled head -> 408 after $ms ms"
 # and the connection is closed after the 408
 out=$(raw "$PX" --count 2 --timeout 5 'GET / HTTP/1.1\r\nHost: x\r\n')
 assert_match "$out" 'END (closed|reset) responses=1 ' "connection closed after 408"
+assert_own_response "half a head then stall (2)" "$out"
+accepts1=$(raw_accepts)
+assert_eq "$accepts1" "$((accepts0 + 2))" "half heads: connections accepted by the origins (2 are our /stats reads)"
 pass "connection closed after 408"
 
 # nothing above reached an origin
