@@ -1,4 +1,5 @@
 /* Unit tests for http1: request and response heads, chunked framing. */
+#include "http1_check_helpers.h"
 #include "roundhouse/http1.h"
 
 #include <check.h>
@@ -14,33 +15,6 @@ static const struct rh_http_limits lim = { .max_head = 8192, .max_uri = 2048, .m
 static int req_parse(const char *s, size_t n, struct rh_http_request *req)
 {
 	return rh_http_parse_request(s, n, &lim, req);
-}
-
-/* Parses a copy of <s>[0..<n>) in a buffer of exactly <n> bytes, so ASan sees any read past the end.
- * Spans in <req> are dangling afterwards; only the result and error_status are meant to be used. */
-static int req_parse_copy(const char *s, size_t n, const struct rh_http_limits *l, struct rh_http_request *req)
-{
-	char *b = malloc(n ? n : 1);
-	int r;
-
-	ck_assert_ptr_nonnull(b);
-	memcpy(b, s, n);
-	r = rh_http_parse_request(b, n, l, req);
-	free(b);
-	return r;
-}
-
-static int resp_parse_copy(const char *s, size_t n, const struct rh_http_limits *l, bool head,
-			   struct rh_http_response *resp)
-{
-	char *b = malloc(n ? n : 1);
-	int r;
-
-	ck_assert_ptr_nonnull(b);
-	memcpy(b, s, n);
-	r = rh_http_parse_response(b, n, l, head, resp);
-	free(b);
-	return r;
 }
 
 /* Parses <s> whole, then every prefix of it: each prefix must give PARTIAL, or the whole result when

@@ -1,6 +1,7 @@
 /* Unit tests for http1_serialize (the canonical heads the proxy sends) and for the stricter parser
  * rules they rely on: framing, Host and target checks, untrusted fields, chunked limits, and the
  * parse -> serialize -> parse round trip. */
+#include "http1_check_helpers.h"
 #include "roundhouse/http1.h"
 #include "roundhouse/http1_serialize.h"
 
@@ -66,34 +67,7 @@ static const char *esc(const char *s, size_t n)
 #define ck_assert_span(sp, want) \
 	ck_assert_msg(span_is((sp), (want)), "span \"%s\" != \"%s\"", esc((sp).p, (sp).len), esc((want), strlen(want)))
 
-/* --- parser helpers (as in check_http1.c) --- */
-
-/* Parses a copy of <s>[0..<n>) in a buffer of exactly <n> bytes, so ASan sees any read past the end.
- * Spans in <req> are dangling afterwards; only the result and error_status are meant to be used. */
-static int req_parse_copy(const char *s, size_t n, const struct rh_http_limits *l, struct rh_http_request *req)
-{
-	char *b = malloc(n ? n : 1);
-	int r;
-
-	ck_assert_ptr_nonnull(b);
-	memcpy(b, s, n);
-	r = rh_http_parse_request(b, n, l, req);
-	free(b);
-	return r;
-}
-
-static int resp_parse_copy(const char *s, size_t n, const struct rh_http_limits *l, bool head,
-			   struct rh_http_response *resp)
-{
-	char *b = malloc(n ? n : 1);
-	int r;
-
-	ck_assert_ptr_nonnull(b);
-	memcpy(b, s, n);
-	r = rh_http_parse_response(b, n, l, head, resp);
-	free(b);
-	return r;
-}
+/* --- parser helpers --- */
 
 /* Parses <s> whole, then every prefix of it: each prefix must give PARTIAL, or the whole result when
  * the head ends inside the prefix, or (for invalid input) the same error. Returns the whole result
