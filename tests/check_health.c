@@ -244,22 +244,26 @@ count(const char *text, const char *needle)
 	return n;
 }
 
-/* The live view's health as a string of '0'/'1', and its generation. */
+/* The live view's health as a string of '0'/'1' (at most <size> - 1 of them), and its generation. */
 static uint64_t
-peek(struct fixture *f, char *out)
+peek_n(struct fixture *f, char *out, size_t size)
 {
 	const struct rh_backend_view *v;
 	uint64_t gen;
+	size_t n;
 
 	rh_pool_reader_online();
 	v = rh_pool_view(&f->pool);
-	for (size_t i = 0; i < v->n; i++)
+	n = v->n < size - 1 ? v->n : size - 1;
+	for (size_t i = 0; i < n; i++)
 		out[i] = v->healthy[i] ? '1' : '0';
-	out[v->n] = '\0';
+	out[n] = '\0';
 	gen = v->generation;
 	rh_pool_reader_offline();
 	return gen;
 }
+
+#define peek(f, out) peek_n((f), (out), sizeof(out))
 
 /* Waits up to <ms> for the view to read <want>, draining the listeners meanwhile. Returns the time
  * it happened (now_ms), or 0 if it did not. */

@@ -1223,8 +1223,8 @@ static const char *const rt_requests[] = {
 	"GET HTTP://X HTTP/1.1\r\nHost: x\r\n\r\n",
 	"GET https://[::1]:8443 HTTP/1.0\r\n\r\n",
 	"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
-	"DELETE /r HTTP/1.1\r\nHost: [::1]:8080\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\n"
-	"X-Real-IP: 3\r\nContent-Length: 0\r\n\r\n",
+	("DELETE /r HTTP/1.1\r\nHost: [::1]:8080\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\n"
+	 "X-Real-IP: 3\r\nContent-Length: 0\r\n\r\n"),
 	"PUT /u HTTP/1.0\r\nHost: a\r\nContent-Length: 12\r\nCookie: a=b; c=d\r\nKeep-Alive: 5\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: a\r\nX-Obs: \x80\xff\tz  \r\nX_Forwarded_For: 1\r\n\r\n",
 	"PATCH /p HTTP/1.1\r\nHost: a\r\nConnection: foo\r\nFoo: bar\r\nTransfer-Encoding: chunked\r\nTE: trailers\r\n\r\n",
