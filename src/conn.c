@@ -6,8 +6,9 @@
  *
  * In PROXY two pumps run side by side: the request pump (connect, head, body: client -> upstream) and
  * the response pump (head, body: upstream -> client). Each reads only when its buffer is drained and
- * writes with writev straight from the buffer it read into: the rewritten head is a list of spans of
- * the original bytes plus a few static strings, never a copy. Sockets are edge-triggered; readiness
+ * writes with writev: a head is rebuilt from its parsed fields (http1_serialize) into a small buffer
+ * of its own and leaves in the same writev as the first body bytes, which go out straight from the
+ * buffer they were read into, never copied. Sockets are edge-triggered; readiness
  * lives in struct rh_ep and a short read or write clears it (the socket was drained or filled). */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -113,7 +114,6 @@ struct rh_conn {
 	bool fail_tls;      /* the failure was TLS on an established connection: the reason is TLS's */
 	bool shut;          /* LINGER: our side is shut (after close_notify, for TLS) */
 	bool req_idempotent; /* the request may be sent again after it may have reached a backend */
-	bool body_limit_hit; /* the chunked request body went over [limits] max_body_size */
 	int fail_err;
 	const char *fail_what;
 	int reject; /* P_REJECT: the error response (LR_*) */
@@ -877,6 +877,7 @@ build_response(struct rh_conn *c, const struct rh_http_response *resp, size_t he
 	const char *body = out->data + out->start + head_len;
 	const struct rh_response_rewrite rw = {
 		.chunked = c->chunk_out,
+		.http10 = c->http10,
 		.connection = !c->keep_alive ? RH_CONN_CLOSE : c->http10 ? RH_CONN_KEEP_ALIVE : RH_CONN_NONE,
 	};
 

@@ -222,7 +222,8 @@ ssize_t rh_http1_serialize_response(const struct rh_http_response *resp,
 	if (rw->chunked) {
 		PUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
 	} else if (!no_framing && resp->framing == RH_BODY_CHUNKED) {
-		put_codings(&o, resp);
+		if (!rw->http10)
+			put_codings(&o, resp);
 	} else if (!no_framing && resp->framing == RH_BODY_LENGTH) {
 		PUT_LIT(&o, "Content-Length: ");
 		put_u64(&o, resp->content_length);

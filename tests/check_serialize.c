@@ -562,9 +562,19 @@ struct ser_resp_case {
 	bool chunked;
 	enum rh_conn_header conn;
 	const char *want;
+	bool http10; /* the client speaks HTTP/1.0 */
 };
 
 static const struct ser_resp_case ser_resp_cases[] = {
+	{ "no Transfer-Encoding to an HTTP/1.0 client (HEAD)",
+	  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX: 1\r\n\r\n", true, false, RH_CONN_CLOSE,
+	  "HTTP/1.1 200 OK\r\nX: 1\r\nConnection: close\r\n\r\n", true },
+	{ "no Transfer-Encoding to an HTTP/1.0 client (304)",
+	  "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n", false, false, RH_CONN_KEEP_ALIVE,
+	  "HTTP/1.1 304 Not Modified\r\nConnection: keep-alive\r\n\r\n", true },
+	{ "Content-Length kept for an HTTP/1.0 client (HEAD)",
+	  "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n", true, false, RH_CONN_CLOSE,
+	  "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\n", true },
 	{ "basic", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: x\r\n\r\n", false, false, RH_CONN_NONE,
 	  "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 5\r\n\r\n" },
 	{ "HTTP/1.0 backend gets our version", "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n", false, false,
@@ -621,7 +631,7 @@ static const struct ser_resp_case ser_resp_cases[] = {
 START_TEST(test_ser_response)
 {
 	const struct ser_resp_case *c = &ser_resp_cases[_i];
-	struct rh_response_rewrite rw = { .chunked = c->chunked, .connection = c->conn };
+	struct rh_response_rewrite rw = { .chunked = c->chunked, .connection = c->conn, .http10 = c->http10 };
 
 	check_ser_response(c->name, c->in, strlen(c->in), c->head, &rw, c->want);
 }

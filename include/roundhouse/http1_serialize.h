@@ -20,7 +20,8 @@
  *   HTTP/1.1 SP status SP reason CRLF      (our own version, RFC 9110 6.2)
  *   every field except hop-by-hop ones, Content-Length and Transfer-Encoding
  *   one framing line as the backend framed it ("Content-Length: N" also on HEAD and 304 answers;
- *   none on 1xx and 204), or "Transfer-Encoding: chunked" when the proxy re-frames the body
+ *   none on 1xx and 204; no Transfer-Encoding to an HTTP/1.0 client), or
+ *   "Transfer-Encoding: chunked" when the proxy re-frames the body
  *   Connection: close | keep-alive per the rewrite
  *   CRLF
  */
@@ -56,6 +57,8 @@ enum rh_conn_header {
 
 struct rh_response_rewrite {
 	bool chunked; /* a close-delimited body is re-framed as chunked (HTTP/1.1 client) */
+	bool http10;  /* the client speaks HTTP/1.0: no Transfer-Encoding (RFC 9112 6.1), which can then
+	                 only be the framing of a HEAD or 304 answer, as no chunked body reaches it */
 	enum rh_conn_header connection;
 };
 
