@@ -17,27 +17,28 @@
 
 enum {
 	C_TCHAR = 1, /* token (RFC 9110 5.6.2): method, field name, list elements */
-	C_VCHAR = 2, /* visible ASCII: request target */
+	C_VCHAR = 2, /* visible ASCII but '#': request target (a fragment is refused, RFC 9112 3.2) */
 	C_FIELD = 4, /* field value: VCHAR, SP, HTAB, obs-text */
+	C_REGNAME = 8, /* RFC 3986 reg-name: unreserved / sub-delims ('%' is checked apart) */
 };
 
 static const uint8_t ctab[256] = {
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	4, 7, 6, 7, 7, 7, 7, 7, 6, 6, 7, 7, 6, 7, 7, 6,
-	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6,
-	6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 7, 7,
-	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 7, 6, 7, 0,
-	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+	 0,  0,  0,  0,  0,  0,  0,  0,  0,  4,  0,  0,  0,  0,  0,  0,
+	 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+	 4, 15,  6,  5, 15,  7, 15, 15, 14, 14, 15, 15, 14, 15, 15,  6,
+	15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6, 14,  6, 14,  6,  6,
+	 6, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6,  6,  6,  7, 15,
+	 7, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6,  7,  6, 15,  0,
+	 4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	 4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	 4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	 4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	 4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	 4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	 4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	 4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
 };
 
 static inline bool is_class(char c, int cls)
@@ -60,7 +61,8 @@ static inline struct rh_span span(const char *p, const char *end)
 	return (struct rh_span){ .p = p, .len = (size_t)(end - p) };
 }
 
-bool rh_span_eq_lower(struct rh_span s, const char *lower_str)
+/* Inlined here: the field names of every head are classified with it. */
+static inline bool eq_lower(struct rh_span s, const char *lower_str)
 {
 	size_t i;
 
@@ -69,6 +71,11 @@ bool rh_span_eq_lower(struct rh_span s, const char *lower_str)
 			return false;
 	}
 	return lower_str[i] == '\0';
+}
+
+bool rh_span_eq_lower(struct rh_span s, const char *lower_str)
+{
+	return eq_lower(s, lower_str);
 }
 
 static bool span_eq_nocase(struct rh_span a, struct rh_span b)
@@ -140,13 +147,6 @@ struct fields {
 	uint64_t content_length;
 };
 
-/* RFC 3986 3.2.2 reg-name characters: unreserved / sub-delims ('%' is checked apart). */
-static bool is_regname_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit((char)c) ||
-	       strchr("-._~!$&'()*+,;=", c) != NULL;
-}
-
 static inline int hex_value(unsigned char ch)
 {
 	if (ch >= '0' && ch <= '9')
@@ -183,7 +183,7 @@ static bool valid_authority(struct rh_span a)
 				    hex_value((unsigned char)a.p[i + 2]) < 0)
 					return false;
 				i += 2;
-			} else if (!is_regname_char(c)) {
+			} else if (!is_class((char)c, C_REGNAME)) {
 				return false;
 			}
 		}
@@ -235,7 +235,7 @@ static int field_transfer_encoding(struct rh_span v, struct fields *f)
 	while (next_element(v, &pos, &e)) {
 		if (e.len == 0 || !is_token(e))
 			return 400;
-		if (rh_span_eq_lower(e, "chunked")) {
+		if (eq_lower(e, "chunked")) {
 			f->te_chunked++;
 			f->te_last_chunked = true;
 		} else {
@@ -259,12 +259,12 @@ static int field_connection(struct rh_span v, struct fields *f)
 			continue;
 		if (!is_token(e))
 			return 400;
-		if (rh_span_eq_lower(e, "close"))
+		if (eq_lower(e, "close"))
 			f->conn_close = true;
-		else if (rh_span_eq_lower(e, "keep-alive"))
+		else if (eq_lower(e, "keep-alive"))
 			f->conn_keep_alive = true;
-		else if (rh_span_eq_lower(e, "content-length") || rh_span_eq_lower(e, "transfer-encoding") ||
-			 rh_span_eq_lower(e, "host"))
+		else if (eq_lower(e, "content-length") || eq_lower(e, "transfer-encoding") ||
+			 eq_lower(e, "host"))
 			return 400;
 		else if (++f->conn_other > RH_HTTP_MAX_CONNECTION_OPTIONS)
 			return 400; /* marking them costs options x headers: keep that small */
@@ -288,7 +288,7 @@ static bool confusable_name(struct rh_span n)
 	for (size_t i = 0; i < n.len; i++)
 		folded[i] = n.p[i] == '_' ? '-' : n.p[i];
 	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
-		if (rh_span_eq_lower((struct rh_span){ folded, n.len }, owned[i]))
+		if (eq_lower((struct rh_span){ folded, n.len }, owned[i]))
 			return true;
 	}
 	return false;
@@ -301,18 +301,13 @@ static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
 	struct rh_span n = h->name;
 
 	h->kind = RH_HDR_OTHER;
-	if (memchr(n.p, '_', n.len)) {
-		if (confusable_name(n))
-			h->kind = RH_HDR_UNTRUSTED;
-		return 0;
-	}
 	switch (n.len) {
 	case 2:
-		if (rh_span_eq_lower(n, "te"))
+		if (eq_lower(n, "te"))
 			h->kind = RH_HDR_HOP;
 		break;
 	case 4:
-		if (rh_span_eq_lower(n, "host")) {
+		if (eq_lower(n, "host")) {
 			h->kind = RH_HDR_HOST;
 			if (f->is_request) {
 				if (f->host_index >= 0 || !valid_authority(h->value))
@@ -322,53 +317,56 @@ static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
 		}
 		break;
 	case 6:
-		if (rh_span_eq_lower(n, "expect")) {
+		if (eq_lower(n, "expect")) {
 			h->kind = RH_HDR_EXPECT;
-			if (rh_span_eq_lower(h->value, "100-continue"))
+			if (eq_lower(h->value, "100-continue"))
 				f->expect_continue = true;
 		}
 		break;
 	case 7:
-		if (rh_span_eq_lower(n, "trailer") || rh_span_eq_lower(n, "upgrade"))
+		if (eq_lower(n, "trailer") || eq_lower(n, "upgrade"))
 			h->kind = RH_HDR_HOP;
 		break;
 	case 10:
-		if (rh_span_eq_lower(n, "connection")) {
+		if (eq_lower(n, "connection")) {
 			h->kind = RH_HDR_HOP;
 			return field_connection(h->value, f);
 		}
-		if (rh_span_eq_lower(n, "keep-alive"))
+		if (eq_lower(n, "keep-alive"))
 			h->kind = RH_HDR_HOP;
 		break;
 	case 14:
-		if (rh_span_eq_lower(n, "content-length")) {
+		if (eq_lower(n, "content-length")) {
 			h->kind = RH_HDR_CONTENT_LENGTH;
 			return field_content_length(h->value, f);
 		}
 		break;
 	case 9:
-		if (rh_span_eq_lower(n, "forwarded") || rh_span_eq_lower(n, "x-real-ip"))
+		if (eq_lower(n, "forwarded") || eq_lower(n, "x-real-ip"))
 			h->kind = RH_HDR_UNTRUSTED;
 		break;
 	case 15:
-		if (rh_span_eq_lower(n, "x-forwarded-for"))
+		if (eq_lower(n, "x-forwarded-for"))
 			h->kind = RH_HDR_X_FORWARDED_FOR;
 		break;
 	case 16:
-		if (rh_span_eq_lower(n, "proxy-connection"))
+		if (eq_lower(n, "proxy-connection"))
 			h->kind = RH_HDR_HOP;
-		else if (rh_span_eq_lower(n, "x-forwarded-host"))
+		else if (eq_lower(n, "x-forwarded-host"))
 			h->kind = RH_HDR_UNTRUSTED;
 		break;
 	case 17:
-		if (rh_span_eq_lower(n, "transfer-encoding")) {
+		if (eq_lower(n, "transfer-encoding")) {
 			h->kind = RH_HDR_TRANSFER_ENCODING;
 			return field_transfer_encoding(h->value, f);
 		}
-		if (rh_span_eq_lower(n, "x-forwarded-proto"))
+		if (eq_lower(n, "x-forwarded-proto"))
 			h->kind = RH_HDR_UNTRUSTED;
 		break;
 	}
+	if (h->kind == RH_HDR_OTHER && n.len >= 9 && n.len <= 17 && memchr(n.p, '_', n.len) &&
+	    confusable_name(n))
+		h->kind = RH_HDR_UNTRUSTED;
 	return 0;
 }
 
@@ -381,10 +379,10 @@ static void mark_connection_options(struct rh_http_header *hdrs, size_t num)
 		struct rh_span e;
 		size_t pos = 0;
 
-		if (hdrs[i].kind != RH_HDR_HOP || !rh_span_eq_lower(hdrs[i].name, "connection"))
+		if (hdrs[i].kind != RH_HDR_HOP || !eq_lower(hdrs[i].name, "connection"))
 			continue;
 		while (next_element(hdrs[i].value, &pos, &e)) {
-			if (e.len == 0 || rh_span_eq_lower(e, "close") || rh_span_eq_lower(e, "keep-alive"))
+			if (e.len == 0 || eq_lower(e, "close") || eq_lower(e, "keep-alive"))
 				continue;
 			for (size_t j = 0; j < num; j++) {
 				if (hdrs[j].kind != RH_HDR_HOP && span_eq_nocase(hdrs[j].name, e))
@@ -506,9 +504,6 @@ static int parse_target(struct rh_http_request *req)
 	struct rh_span t = req->target;
 	size_t i = 0, a;
 
-	/* a fragment is the client's business (RFC 9112 3.2): servers split at '#' differently */
-	if (memchr(t.p, '#', t.len))
-		return 400;
 	req->authority = (struct rh_span){ t.p, 0 };
 	req->path = t;
 	if (t.p[0] == '/') {
@@ -519,9 +514,9 @@ static int parse_target(struct rh_http_request *req)
 		req->target_form = RH_TARGET_ASTERISK;
 		return method_is(req->method, "OPTIONS") ? 0 : 400;
 	}
-	if (t.len > 7 && rh_span_eq_lower((struct rh_span){ t.p, 7 }, "http://"))
+	if (t.len > 7 && eq_lower((struct rh_span){ t.p, 7 }, "http://"))
 		i = 7;
-	else if (t.len > 8 && rh_span_eq_lower((struct rh_span){ t.p, 8 }, "https://"))
+	else if (t.len > 8 && eq_lower((struct rh_span){ t.p, 8 }, "https://"))
 		i = 8;
 	else
 		return 400;
