@@ -176,16 +176,15 @@ static bool valid_authority(struct rh_span a)
 			return false;
 		i++;
 	} else {
-		for (; i < a.len && a.p[i] != ':'; i++) {
-			unsigned char c = (unsigned char)a.p[i];
-			if (c == '%') {
-				if (i + 2 >= a.len || hex_value((unsigned char)a.p[i + 1]) < 0 ||
-				    hex_value((unsigned char)a.p[i + 2]) < 0)
-					return false;
-				i += 2;
-			} else if (!is_class((char)c, C_REGNAME)) {
+		for (;;) {
+			while (i < a.len && is_class(a.p[i], C_REGNAME))
+				i++;
+			if (i == a.len || a.p[i] != '%')
+				break;
+			if (i + 2 >= a.len || hex_value((unsigned char)a.p[i + 1]) < 0 ||
+			    hex_value((unsigned char)a.p[i + 2]) < 0)
 				return false;
-			}
+			i += 3;
 		}
 		if (i == 0)
 			return false;

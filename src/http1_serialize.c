@@ -57,7 +57,7 @@ static void run_flush(struct out *o, struct run *r)
 	}
 }
 
-static void put_field(struct out *o, struct run *r, const struct rh_http_header *h)
+static inline void put_field(struct out *o, struct run *r, const struct rh_http_header *h)
 {
 	const char *line = h->name.p, *colon = line + h->name.len, *vend = h->value.p + h->value.len;
 
