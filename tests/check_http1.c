@@ -892,41 +892,6 @@ END_TEST
 
 /* --- chunked --- */
 
-/* Feeds <s> in one call; returns the result and leaves the decoder in <c>. */
-static ssize_t chunked_all(struct rh_chunked *c, const char *s, size_t n)
-{
-	rh_chunked_init(c);
-	return rh_chunked_feed(c, s, n);
-}
-
-/* Feeds <s> in pieces cut at <cuts> (ascending offsets); stops at the first error. Returns the total
- * consumed or -1. Each piece is a separate exact-size copy so ASan sees overreads. */
-static ssize_t chunked_pieces(struct rh_chunked *c, const char *s, size_t n, const size_t *cuts, size_t ncuts)
-{
-	size_t at = 0;
-	ssize_t total = 0;
-
-	rh_chunked_init(c);
-	for (size_t i = 0; i <= ncuts; i++) {
-		size_t to = i < ncuts ? cuts[i] : n;
-		char *b = malloc(to - at ? to - at : 1);
-		ssize_t r;
-
-		ck_assert_ptr_nonnull(b);
-		memcpy(b, s + at, to - at);
-		r = rh_chunked_feed(c, b, to - at);
-		free(b);
-		if (r < 0)
-			return -1;
-		ck_assert_msg(r == (ssize_t)(to - at) || rh_chunked_done(c), "short consume %zd of %zu before the end",
-			      r, to - at);
-		total += r;
-		at = to;
-		if (rh_chunked_done(c))
-			break;
-	}
-	return total;
-}
 
 static ssize_t chunked_bytewise(struct rh_chunked *c, const char *s, size_t n)
 {
