@@ -522,65 +522,8 @@ static int set_xff(struct load *ld, const struct key *k, const char *value)
 	return 0;
 }
 
-/* A byte count as nginx's client_max_body_size writes it: digits, then optionally one of k, m, g
- * (KiB, MiB, GiB; either case). At most RH_CONFIG_MAX_BODY_SIZE. */
-static int parse_size(const char *s, uint64_t *out, const char **why)
-{
-	uint64_t v = 0, unit = 1;
-	const char *p = s;
-
-	if (*p == '-') {
-		*why = "negative size";
-		return -1;
-	}
-	if (*p < '0' || *p > '9') {
-		*why = "not a number (expected bytes, or a number with k, m or g, e.g. 10m)";
-		return -1;
-	}
-	for (; *p >= '0' && *p <= '9'; p++) {
-		v = v * 10 + (uint64_t)(*p - '0');
-		if (v > RH_CONFIG_MAX_BODY_SIZE) {
-			*why = "too large (at most 9007199254740992 bytes, 8388608g)";
-			return -1;
-		}
-	}
-	if (*p == '.' || *p == ',') {
-		*why = "fractions are not supported (use a smaller unit)";
-		return -1;
-	}
-	switch (*p) {
-	case '\0':
-		break;
-	case 'k':
-	case 'K':
-		unit = UINT64_C(1) << 10;
-		p++;
-		break;
-	case 'm':
-	case 'M':
-		unit = UINT64_C(1) << 20;
-		p++;
-		break;
-	case 'g':
-	case 'G':
-		unit = UINT64_C(1) << 30;
-		p++;
-		break;
-	default:
-		*why = "unknown unit (use k, m or g, or none for bytes)";
-		return -1;
-	}
-	if (*p != '\0') {
-		*why = "unknown unit (use k, m or g, or none for bytes)";
-		return -1;
-	}
-	if (v > RH_CONFIG_MAX_BODY_SIZE / unit) {
-		*why = "too large (at most 9007199254740992 bytes, 8388608g)";
-		return -1;
-	}
-	*out = v * unit;
-	return 0;
-}
+/* rh_parse_size's ceiling is the one framing numbers have */
+_Static_assert(RH_PARSE_SIZE_MAX == RH_CONFIG_MAX_BODY_SIZE, "max_body_size bound");
 
 /* [limits] max_body_size: 0 = unlimited. */
 static int set_max_body_size(struct load *ld, const struct key *k, const char *value)
@@ -588,7 +531,7 @@ static int set_max_body_size(struct load *ld, const struct key *k, const char *v
 	const char *why;
 	uint64_t v;
 
-	if (parse_size(value, &v, &why) < 0)
+	if (rh_parse_size(value, &v, &why) < 0)
 		return fail_key(ld, k, "bad size '%s': %s", value, why);
 	ld->cfg.max_body_size = v;
 	return 0;

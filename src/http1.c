@@ -100,10 +100,7 @@ static bool is_token(struct rh_span s)
 	return true;
 }
 
-/* Iterates over the elements of a comma-separated list (RFC 9110 5.6.1) in <v>: stores the next
- * element, OWS trimmed and possibly empty, in <*elem> and returns true; false when <*pos> is past
- * the last element. Start with *pos == 0. An empty value yields one empty element. */
-static bool next_element(struct rh_span v, size_t *pos, struct rh_span *elem)
+bool rh_http_list_next(struct rh_span v, size_t *pos, struct rh_span *elem)
 {
 	if (*pos > v.len)
 		return false;
@@ -231,7 +228,7 @@ static int field_transfer_encoding(struct rh_span v, struct fields *f)
 	size_t pos = 0;
 
 	f->has_te = true;
-	while (next_element(v, &pos, &e)) {
+	while (rh_http_list_next(v, &pos, &e)) {
 		if (e.len == 0 || !is_token(e))
 			return 400;
 		if (eq_lower(e, "chunked")) {
@@ -253,7 +250,7 @@ static int field_connection(struct rh_span v, struct fields *f)
 	struct rh_span e;
 	size_t pos = 0;
 
-	while (next_element(v, &pos, &e)) {
+	while (rh_http_list_next(v, &pos, &e)) {
 		if (e.len == 0)
 			continue;
 		if (!is_token(e))
@@ -271,102 +268,82 @@ static int field_connection(struct rh_span v, struct fields *f)
 	return 0;
 }
 
-/* Whether <n>, a name holding '_', reads as one of the dash-named headers the proxy removes or sets
- * once each '_' is taken for '-': CGI-style backends (PHP, WSGI, Rack) map both to one variable, so
- * "X-Forwarded_Proto" would override the proxy's X-Forwarded-Proto there. */
-static bool confusable_name(struct rh_span n)
+/* What the proxy does with a field named <n> (case-insensitive), from its name alone. */
+static enum rh_hdr_kind name_kind(struct rh_span n)
 {
-	static const char *const owned[] = {
-		"content-length", "transfer-encoding", "keep-alive", "proxy-connection",
-		"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip",
-	};
-	char folded[20];
+	switch (n.len) {
+	case 2:
+		return eq_lower(n, "te") ? RH_HDR_HOP : RH_HDR_OTHER;
+	case 4:
+		return eq_lower(n, "host") ? RH_HDR_HOST : RH_HDR_OTHER;
+	case 6:
+		return eq_lower(n, "expect") ? RH_HDR_EXPECT : RH_HDR_OTHER;
+	case 7:
+		return eq_lower(n, "trailer") || eq_lower(n, "upgrade") ? RH_HDR_HOP : RH_HDR_OTHER;
+	case 9:
+		return eq_lower(n, "forwarded") || eq_lower(n, "x-real-ip") ? RH_HDR_UNTRUSTED : RH_HDR_OTHER;
+	case 10:
+		return eq_lower(n, "connection") || eq_lower(n, "keep-alive") ? RH_HDR_HOP : RH_HDR_OTHER;
+	case 14:
+		return eq_lower(n, "content-length") ? RH_HDR_CONTENT_LENGTH : RH_HDR_OTHER;
+	case 15:
+		return eq_lower(n, "x-forwarded-for") ? RH_HDR_X_FORWARDED_FOR : RH_HDR_OTHER;
+	case 16:
+		if (eq_lower(n, "proxy-connection"))
+			return RH_HDR_HOP;
+		return eq_lower(n, "x-forwarded-host") ? RH_HDR_UNTRUSTED : RH_HDR_OTHER;
+	case 17:
+		if (eq_lower(n, "transfer-encoding"))
+			return RH_HDR_TRANSFER_ENCODING;
+		return eq_lower(n, "x-forwarded-proto") ? RH_HDR_UNTRUSTED : RH_HDR_OTHER;
+	default:
+		return RH_HDR_OTHER;
+	}
+}
 
-	if (n.len > sizeof(folded))
-		return false;
+/* A name holding '_' that reads as one of the names above once each '_' is taken for '-'
+ * ("X-Forwarded_Proto", "Transfer_Encoding") is an untrusted claim: CGI-style backends (PHP, WSGI,
+ * Rack) map both spellings to one variable, so it would override what the proxy sends or removes. */
+static enum rh_hdr_kind underscore_kind(struct rh_span n)
+{
+	char folded[24];
+
+	if (n.len > sizeof(folded) || !memchr(n.p, '_', n.len))
+		return RH_HDR_OTHER;
 	for (size_t i = 0; i < n.len; i++)
 		folded[i] = n.p[i] == '_' ? '-' : n.p[i];
-	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
-		if (eq_lower((struct rh_span){ folded, n.len }, owned[i]))
-			return true;
-	}
-	return false;
+	return name_kind((struct rh_span){ folded, n.len }) == RH_HDR_OTHER ? RH_HDR_OTHER : RH_HDR_UNTRUSTED;
 }
 
 /* Sets <h>->kind from its name and records what it means in <f>. <idx>: its index in the header
  * array. Returns 0 or an error status. */
 static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
 {
-	struct rh_span n = h->name;
-
-	h->kind = RH_HDR_OTHER;
-	switch (n.len) {
-	case 2:
-		if (eq_lower(n, "te"))
-			h->kind = RH_HDR_HOP;
-		break;
-	case 4:
-		if (eq_lower(n, "host")) {
-			h->kind = RH_HDR_HOST;
-			if (f->is_request) {
-				if (f->host_index >= 0 || !valid_authority(h->value))
-					return 400;
-				f->host_index = idx;
-			}
+	h->kind = name_kind(h->name);
+	switch (h->kind) {
+	case RH_HDR_HOST:
+		if (f->is_request) {
+			if (f->host_index >= 0 || !valid_authority(h->value))
+				return 400;
+			f->host_index = idx;
 		}
-		break;
-	case 6:
-		if (eq_lower(n, "expect")) {
-			h->kind = RH_HDR_EXPECT;
-			if (eq_lower(h->value, "100-continue"))
-				f->expect_continue = true;
-		}
-		break;
-	case 7:
-		if (eq_lower(n, "trailer") || eq_lower(n, "upgrade"))
-			h->kind = RH_HDR_HOP;
-		break;
-	case 10:
-		if (eq_lower(n, "connection")) {
-			h->kind = RH_HDR_HOP;
-			return field_connection(h->value, f);
-		}
-		if (eq_lower(n, "keep-alive"))
-			h->kind = RH_HDR_HOP;
-		break;
-	case 14:
-		if (eq_lower(n, "content-length")) {
-			h->kind = RH_HDR_CONTENT_LENGTH;
-			return field_content_length(h->value, f);
-		}
-		break;
-	case 9:
-		if (eq_lower(n, "forwarded") || eq_lower(n, "x-real-ip"))
-			h->kind = RH_HDR_UNTRUSTED;
-		break;
-	case 15:
-		if (eq_lower(n, "x-forwarded-for"))
-			h->kind = RH_HDR_X_FORWARDED_FOR;
-		break;
-	case 16:
-		if (eq_lower(n, "proxy-connection"))
-			h->kind = RH_HDR_HOP;
-		else if (eq_lower(n, "x-forwarded-host"))
-			h->kind = RH_HDR_UNTRUSTED;
-		break;
-	case 17:
-		if (eq_lower(n, "transfer-encoding")) {
-			h->kind = RH_HDR_TRANSFER_ENCODING;
-			return field_transfer_encoding(h->value, f);
-		}
-		if (eq_lower(n, "x-forwarded-proto"))
-			h->kind = RH_HDR_UNTRUSTED;
-		break;
+		return 0;
+	case RH_HDR_EXPECT:
+		if (eq_lower(h->value, "100-continue"))
+			f->expect_continue = true;
+		return 0;
+	case RH_HDR_HOP:
+		return h->name.len == 10 && eq_lower(h->name, "connection") ? field_connection(h->value, f) : 0;
+	case RH_HDR_CONTENT_LENGTH:
+		return field_content_length(h->value, f);
+	case RH_HDR_TRANSFER_ENCODING:
+		return field_transfer_encoding(h->value, f);
+	case RH_HDR_OTHER:
+		h->kind = underscore_kind(h->name);
+		return 0;
+	default:
+		return 0;
 	}
-	if (h->kind == RH_HDR_OTHER && n.len >= 9 && n.len <= 17 && memchr(n.p, '_', n.len) &&
-	    confusable_name(n))
-		h->kind = RH_HDR_UNTRUSTED;
-	return 0;
 }
 
 /* Marks every header named by a Connection option as hop-by-hop. Only runs when some Connection line
@@ -380,7 +357,7 @@ static void mark_connection_options(struct rh_http_header *hdrs, size_t num)
 
 		if (hdrs[i].kind != RH_HDR_HOP || !eq_lower(hdrs[i].name, "connection"))
 			continue;
-		while (next_element(hdrs[i].value, &pos, &e)) {
+		while (rh_http_list_next(hdrs[i].value, &pos, &e)) {
 			if (e.len == 0 || eq_lower(e, "close") || eq_lower(e, "keep-alive"))
 				continue;
 			for (size_t j = 0; j < num; j++) {
@@ -534,7 +511,6 @@ static int parse_request_line(const char **pp, const char *end, size_t max_uri, 
 	const char *p = *pp, *line, *target, *tend;
 	int empty = 0, major, minor, t, st;
 
-
 	for (;;) {
 		if (p == end)
 			return RH_HTTP_PARTIAL;
@@ -612,8 +588,6 @@ static int finish_request(struct rh_http_request *req, const struct fields *f, u
 	req->host_index = f->host_index;
 	req->has_content_length = f->has_cl;
 	req->content_length = f->has_cl ? f->content_length : 0;
-	if (max_body && req->content_length > max_body)
-		return 413;
 	if (f->has_te) {
 		if (f->has_cl || req->minor_version == 0)
 			return 400;
@@ -623,6 +597,8 @@ static int finish_request(struct rh_http_request *req, const struct fields *f, u
 			return 501;
 		req->body = RH_BODY_CHUNKED;
 	} else {
+		if (max_body && req->content_length > max_body)
+			return 413;
 		req->body = req->content_length > 0 ? RH_BODY_LENGTH : RH_BODY_NONE;
 	}
 	if (req->minor_version == 1)

@@ -202,23 +202,15 @@ static void put_codings(struct out *o, const struct rh_http_response *resp)
 
 	PUT_LIT(o, "Transfer-Encoding: ");
 	for (size_t i = 0; i < resp->num_headers; i++) {
-		const struct rh_http_header *h = &resp->headers[i];
-		const char *p = h->value.p, *end = p + h->value.len;
+		struct rh_span e;
+		size_t pos = 0;
 
-		if (h->kind != RH_HDR_TRANSFER_ENCODING)
+		if (resp->headers[i].kind != RH_HDR_TRANSFER_ENCODING)
 			continue;
-		while (p < end) {
-			const char *e = memchr(p, ',', (size_t)(end - p));
-			const char *b = p, *t = e ? e : end;
-
-			p = e ? e + 1 : end;
-			while (b < t && (*b == ' ' || *b == '\t'))
-				b++;
-			while (t > b && (t[-1] == ' ' || t[-1] == '\t'))
-				t--;
+		while (rh_http_list_next(resp->headers[i].value, &pos, &e)) {
 			if (!first)
 				PUT_LIT(o, ", ");
-			put(o, b, (size_t)(t - b));
+			put_span(o, e);
 			first = false;
 		}
 	}

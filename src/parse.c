@@ -221,3 +221,63 @@ int rh_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port,
 	host[len] = '\0';
 	return 0;
 }
+
+/* A byte count as nginx's client_max_body_size writes it: digits, then optionally one of k, m, g
+ * (KiB, MiB, GiB; either case). At most RH_PARSE_SIZE_MAX; no wrap-around on the way. */
+int rh_parse_size(const char *s, uint64_t *out, const char **why)
+{
+	uint64_t v = 0, unit = 1;
+	const char *p = s;
+
+	if (*p == '-') {
+		*why = "negative size";
+		return -1;
+	}
+	if (*p < '0' || *p > '9') {
+		*why = "not a number (expected bytes, or a number with k, m or g, e.g. 10m)";
+		return -1;
+	}
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > RH_PARSE_SIZE_MAX) {
+			*why = "too large (at most 9007199254740992 bytes, 8388608g)";
+			return -1;
+		}
+	}
+	if (*p == '.' || *p == ',') {
+		*why = "fractions are not supported (use a smaller unit)";
+		return -1;
+	}
+	switch (*p) {
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		unit = UINT64_C(1) << 10;
+		p++;
+		break;
+	case 'm':
+	case 'M':
+		unit = UINT64_C(1) << 20;
+		p++;
+		break;
+	case 'g':
+	case 'G':
+		unit = UINT64_C(1) << 30;
+		p++;
+		break;
+	default:
+		*why = "unknown unit (use k, m or g, or none for bytes)";
+		return -1;
+	}
+	if (*p != '\0') {
+		*why = "unknown unit (use k, m or g, or none for bytes)";
+		return -1;
+	}
+	if (v > RH_PARSE_SIZE_MAX / unit) {
+		*why = "too large (at most 9007199254740992 bytes, 8388608g)";
+		return -1;
+	}
+	*out = v * unit;
+	return 0;
+}

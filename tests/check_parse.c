@@ -232,6 +232,42 @@ START_TEST(hostport_host_buffer)
 }
 END_TEST
 
+START_TEST(size_valid)
+{
+	static const struct {
+		const char *s;
+		uint64_t want;
+	} ok[] = {
+		{"0", 0}, {"100", 100}, {"1k", 1024}, {"1K", 1024}, {"10m", 10485760}, {"2G", 2147483648ULL},
+		{"9007199254740992", UINT64_C(1) << 53}, {"8388608g", UINT64_C(1) << 53},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		uint64_t v = 1;
+		const char *why = NULL;
+
+		ck_assert_msg(rh_parse_size(ok[i].s, &v, &why) == 0, "'%s' rejected: %s", ok[i].s, why);
+		ck_assert_uint_eq(v, ok[i].want);
+	}
+}
+END_TEST
+
+START_TEST(size_invalid)
+{
+	static const char *const bad[] = {
+		"", "-1", "+5", "k", "1.5m", "10mb", "10 m", "0x10", "9007199254740993", "8388609g",
+		"18446744073709551617", "99999999999999999999999999999999k",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t v = 7;
+		const char *why = NULL;
+
+		ck_assert_msg(rh_parse_size(bad[i], &v, &why) == -1, "'%s' accepted", bad[i]);
+		ck_assert_ptr_nonnull(why);
+		ck_assert_uint_eq(v, 7);
+	}
+}
+END_TEST
+
 static Suite *parse_suite(void)
 {
 	Suite *s = suite_create("parse");
@@ -245,6 +281,11 @@ static Suite *parse_suite(void)
 	tc = tcase_create("uint");
 	tcase_add_test(tc, uint_valid);
 	tcase_add_test(tc, uint_invalid);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("size");
+	tcase_add_test(tc, size_valid);
+	tcase_add_test(tc, size_invalid);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bool");

@@ -13,7 +13,7 @@
 #define RH_CONFIG_ERR_LEN 512
 #define RH_ADDR_TEXT_LEN 80 /* "[v6]:port" or "name:port" with room to spare */
 #define RH_DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt" /* Debian's system store */
-#define RH_CONFIG_MAX_BODY_SIZE (UINT64_C(1) << 53) /* [limits] max_body_size at most 2^53 bytes */
+#define RH_CONFIG_MAX_BODY_SIZE RH_HTTP_MAX_LENGTH /* [limits] max_body_size: at most a framing number */
 
 /* rh_config_load_buffer flags */
 #define RH_CONFIG_NO_RESOLVE 1u /* addresses must be numeric: a host name is an error, DNS is never asked */

@@ -162,6 +162,11 @@ ssize_t rh_chunked_feed(struct rh_chunked *c, const char *buf, size_t len);
 /* True once the last chunk, the trailers and the final CRLF have been consumed. */
 bool rh_chunked_done(const struct rh_chunked *c);
 
+/* Iterates over the elements of a comma-separated list (RFC 9110 5.6.1) in <v>: stores the next
+ * element, OWS trimmed and possibly empty, in <*elem> and returns true; false when <*pos> is past
+ * the last element. Start with *pos == 0. An empty value yields one empty element. */
+bool rh_http_list_next(struct rh_span v, size_t *pos, struct rh_span *elem);
+
 /* Case-insensitive comparison of a span with a NUL-terminated lowercase token. */
 bool rh_span_eq_lower(struct rh_span s, const char *lower);
 

@@ -13,6 +13,11 @@ int rh_parse_duration_ms(const char *s, uint32_t *ms, const char **why);
 /* Decimal integer in [min, max]; no sign, no trailing garbage. */
 int rh_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out, const char **why);
 
+/* A byte count as nginx's client_max_body_size writes it: digits, then optionally k, m or g (KiB,
+ * MiB, GiB; either case), at most RH_PARSE_SIZE_MAX (2^53: what a framing number may be). */
+#define RH_PARSE_SIZE_MAX (UINT64_C(1) << 53)
+int rh_parse_size(const char *s, uint64_t *out, const char **why);
+
 /* true/false, yes/no, on/off, 1/0 (case-insensitive). */
 int rh_parse_bool(const char *s, bool *out, const char **why);
 
