@@ -590,6 +590,23 @@ body_over_limit(const struct rh_conn *c)
 	return max && c->req_body == RH_BODY_CHUNKED && c->req_chunk.total + c->req_chunk.remaining > max;
 }
 
+/* A buffer in *<slot> for a serialized head of at most <need> bytes (the serializer's bound; it is
+ * loose, so past RH_BUF_SIZE the head may still fit a large buffer), keeping the one already held
+ * when it is big enough. NULL when memory ran out. */
+static struct rh_buf *
+head_buffer(struct rh_worker *w, struct rh_buf **slot, size_t need)
+{
+	if (need > RH_BUF_SIZE)
+		need = RH_BUF_SIZE;
+	if (*slot && (*slot)->cap < need) {
+		rh_buf_put(&w->bufs, *slot);
+		*slot = NULL;
+	}
+	if (!*slot)
+		*slot = rh_buf_get_fit(&w->bufs, need);
+	return *slot;
+}
+
 /* Serializes the upstream request head for the parsed <req> (whose head is <head_len> bytes at
  * c->in->start) into c->req_head and queues it in c->reqq with the body bytes that came along, so
  * both leave in one writev. Returns LR_NONE, or the error response to answer instead. */
@@ -603,16 +620,9 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 		.client_ip = {c->ip, c->ip_len},
 		.https = c->ep.tls != NULL,
 	};
-	size_t need = rh_http1_request_size_bound(req, head_len, &rw);
 	struct wq *q = &c->reqq;
 
-	if (need > RH_BUF_SIZE)
-		need = RH_BUF_SIZE; /* the bound is loose: the head may still fit */
-	if (c->req_head && c->req_head->cap < need) {
-		rh_buf_put(&w->bufs, c->req_head);
-		c->req_head = NULL;
-	}
-	if (!c->req_head && !(c->req_head = rh_buf_get_fit(&w->bufs, need)))
+	if (!head_buffer(w, &c->req_head, rh_http1_request_size_bound(req, head_len, &rw)))
 		return LR_502_CONNECT;
 	ssize_t n = rh_http1_serialize_request(req, &rw, c->req_head->data, c->req_head->cap);
 	if (n < 0)
@@ -686,6 +696,15 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 	c->fail_logged = false;
 	c->fail_tls = false;
 
+	/* the head is rebuilt and the first body bytes checked before a backend is chosen, so a
+	 * request refused for its own bytes never costs a backend a connection. build_request may move
+	 * the input to a large buffer: <req>'s spans are not read after it */
+	int err = build_request(c, req, (size_t)head_len);
+	if (err != LR_NONE) {
+		reply_local(c, err);
+		return false;
+	}
+
 	const struct rh_backend_view *view = rh_pool_view(srv->pool);
 	struct rh_upconn *up = NULL;
 	while (!up) {
@@ -712,11 +731,6 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		return false;
 	}
 	c->out->start = c->out->end = 0;
-	int err = build_request(c, req, (size_t)head_len);
-	if (err != LR_NONE) {
-		reply_local(c, err);
-		return false;
-	}
 	c->req_phase = up->connecting ? RQ_CONNECT : RQ_SEND;
 	c->resp_phase = RS_HEAD;
 	respq_start(c, 0);
@@ -800,10 +814,8 @@ pump_request(struct rh_conn *c)
 			if (c->reqq.consume)
 				c->head_consumed = true;
 			reqq_start(c, 0);
-			if (c->req_head) {
-				rh_buf_put(&c->w->bufs, c->req_head); /* a retry serializes it again */
-				c->req_head = NULL;
-			}
+			rh_buf_put(&c->w->bufs, c->req_head); /* a retry serializes it again */
+			c->req_head = NULL;
 			if (body_done(c->req_body, c->req_left, &c->req_chunk)) {
 				c->req_phase = RQ_DONE;
 				return P_DONE;
@@ -849,16 +861,7 @@ static bool
 queue_response_head(struct rh_conn *c, const struct rh_http_response *resp, size_t head_len,
 		    const struct rh_response_rewrite *rw)
 {
-	struct rh_worker *w = c->w;
-	size_t need = rh_http1_response_size_bound(resp, head_len);
-
-	if (need > RH_BUF_SIZE)
-		need = RH_BUF_SIZE;
-	if (c->resp_head && c->resp_head->cap < need) {
-		rh_buf_put(&w->bufs, c->resp_head);
-		c->resp_head = NULL;
-	}
-	if (!c->resp_head && !(c->resp_head = rh_buf_get_fit(&w->bufs, need)))
+	if (!head_buffer(c->w, &c->resp_head, rh_http1_response_size_bound(resp, head_len)))
 		return false;
 	ssize_t n = rh_http1_serialize_response(resp, rw, c->resp_head->data, c->resp_head->cap);
 	if (n < 0)
@@ -941,14 +944,14 @@ pump_response(struct rh_conn *c)
 					c->resp_phase = RS_SEND;
 					continue;
 				}
-				if (r > 0 && c->http10 && resp->body == RH_BODY_CHUNKED) {
-					/* asked in HTTP/1.0, so it must not be chunked (RFC 9112 6.1); a
-					 * 1.0 client could not read it */
-					c->fail_err = EPROTO;
-					c->fail_what = "chunked response to an HTTP/1.0 request";
-					return P_UPFAIL;
-				}
 				if (r > 0) {
+					if (c->http10 && resp->body == RH_BODY_CHUNKED) {
+						/* asked in HTTP/1.0, so it must not be chunked (RFC 9112
+						 * 6.1): a 1.0 client could not read it */
+						c->fail_err = EPROTO;
+						c->fail_what = "chunked response to an HTTP/1.0 request";
+						return P_UPFAIL;
+					}
 					if (c->req_body == RH_BODY_NONE && !c->head_consumed) {
 						/* a bodiless request's head was held for a retry;
 						 * the exchange is committed now: it can go */
@@ -1019,10 +1022,8 @@ pump_response(struct rh_conn *c)
 			progress(c, &w->tq_send);
 			out->start += c->respq.consume;
 			respq_start(c, 0);
-			if (c->resp_head) {
-				rh_buf_put(&w->bufs, c->resp_head);
-				c->resp_head = NULL;
-			}
+			rh_buf_put(&w->bufs, c->resp_head);
+			c->resp_head = NULL;
 			if (c->resp_interim) {
 				c->resp_interim = false;
 				c->resp_phase = RS_HEAD;
@@ -1115,7 +1116,6 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 		if (!pooled)
 			c->failed = b; /* a pooled connection going stale is not the backend's fault */
 		if (++c->attempts < MAX_ATTEMPTS) {
-			reqq_start(c, 0);
 			rh_timer_cancel(&c->timer); /* the next attempt gets its own connect deadline */
 			start_exchange(c, 0, pooled);
 			return true;

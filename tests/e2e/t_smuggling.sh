@@ -452,6 +452,17 @@ for v in '+5' '-1' '0x5' '' '5 5'; do
 done
 reject x 400 "request line with two spaces" -- 'GET  /x HTTP/1.1\r\nHost: a\r\n\r\n'
 
+# ============================================ [x] a request refused for its own bytes costs no backend
+# The head is checked and the first body bytes too before a backend is chosen: the pooled upstream
+# connection that the previous request used is neither taken nor closed by a refused one.
+for refused in 'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n' \
+    'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n'; do
+    warm
+    reject x 400 "broken chunk framing in the first bytes" -- "$refused"
+    verdict "[x] broken chunk framing in the first bytes: the pooled upstream connection is kept" \
+        "warm request on recorder conn $WARM_CONN, the next client's on $B_CONN" test "$B_CONN" == "$WARM_CONN"
+done
+
 # ================================================================ whole-run invariants
 verdict "[all] the recorder never parsed a smuggled request" "$(grep smuggled "$RDIR/requests.log" || true)" \
     nogrep smuggled "$RDIR/requests.log"
