@@ -16,56 +16,9 @@ PORT_BASE=21800
 E2E_DIR=${E2E_DIR:-$(cd "$(dirname "$0")" && pwd)}
 source "$E2E_DIR/lib.sh"
 
-REC=(python3 "$E2E_DIR/recorder.py")
-FAILED=()
-NCHECK=0
-ok() {
-    NCHECK=$((NCHECK + 1))
-    pass "$1"
-}
-bad() { # NAME DETAIL
-    NCHECK=$((NCHECK + 1))
-    FAILED+=("$1")
-    printf 'not ok - %s: %s\n  %s\n' "$E2E_NAME" "$1" "${2//$'\n'/$'\n'  }"
-}
-# verdict NAME DETAIL CMD...: ok if CMD succeeds, else bad with DETAIL
-verdict() {
-    local name=$1 detail=$2
-    shift 2
-    if "$@"; then ok "$name"; else bad "$name" "$detail"; fi
-}
-
-# ---------------------------------------------------------------- recorder
-
-alloc_port RP
-RDIR=$E2E_TMP/rec
-"${REC[@]}" serve --port "$RP" --dir "$RDIR" >>"$E2E_TMP/origin-rec.log" 2>&1 &
-E2E_PIDS+=("$!")
-REC_PID=$!
-_rec_ready() { grep -qx ready "$E2E_TMP/origin-rec.log" 2>/dev/null; }
-wait_until 5 _rec_ready || fail "recorder did not print ready within 5 s"
-wait_port "$RP" 5 "$REC_PID" || fail "recorder not listening on $RP"
-touch "$RDIR/all.raw" "$RDIR/requests.log"
-
-# The clients run in one long-lived "recorder.py drive" process fed through a FIFO (a Python
-# start per client would cost more than the whole exchange); drv FIELD... runs one command and
-# leaves its output (without the final ".") in DRV_OUT.
-mkfifo "$E2E_TMP/drv.in" "$E2E_TMP/drv.out"
-"${REC[@]}" drive <"$E2E_TMP/drv.in" >"$E2E_TMP/drv.out" 2>>"$E2E_TMP/driver.log" &
-E2E_PIDS+=("$!")
-exec {DW}>"$E2E_TMP/drv.in" {DR}<"$E2E_TMP/drv.out"
-DRV_OUT=""
-drv() {
-    local IFS=$'\x1f' l
-    [[ "$*" != *$'\n'* ]] || fail "drv: a newline in a command: $*"
-    printf '%s\n' "$*" >&"$DW"
-    DRV_OUT=""
-    while IFS= read -r -t 30 -u "$DR" l; do
-        if [[ $l == . ]]; then return 0; fi
-        DRV_OUT+="$l"$'\n'
-    done
-    fail "the client driver did not answer within 30 s (see driver.log)"
-}
+source "$E2E_DIR/recorder.sh"
+start_recorder
+start_driver
 
 rec_bytes() { stat -c %s "$RDIR/all.raw"; }
 rec_lines() { wc -l <"$RDIR/requests.log"; }
@@ -83,17 +36,6 @@ head_of() {
     echo "$RDIR/req-${k:-0}.head"
 }
 conn_of() { sed -n 's/^conn=\([0-9]*\) .*/\1/p' <<<"$1" | head -n1; }
-# n_exact FILE LINE: lines of FILE that are exactly LINE and CR (CRLF lines); "" if no FILE
-n_exact() { grep -cxF -- "$2"$'\r' "$1" 2>/dev/null || true; }
-# n_named FILE ERE: lines of FILE whose field name matches ERE (case-insensitive); "" if no FILE
-n_named() { grep -ciE -- "^($2)[ \t]*:" "$1" 2>/dev/null || true; }
-# nogrep STRING FILE: FILE does not contain STRING
-nogrep() { ! grep -qaF -- "$1" "$2"; }
-# esc_file FILE: its bytes, escaped
-esc_file() {
-    drv esc "$1" 0 800
-    printf '%s' "${DRV_OUT%$'\n'}"
-}
 # ---------------------------------------------------------------- proxies
 
 # proxy_up NAME [UPSTREAM LINES...]: a proxy in front of the recorder (1 worker, keepalive 64,
@@ -136,7 +78,6 @@ cl() {
     ENDW=$(sed -n 's/^END \([a-z-]*\) .*/\1/p' <<<"$OUT" | tail -n1)
     RBODY=$(sed -n 's/^RESPONSE [0-9]* conn=[^ ]* len=[0-9]* body=//p' <<<"$OUT" | head -n1)
 }
-oneline() { tr '\n' '|' <<<"$1"; }
 
 # other_client TAG [PORT]: a new connection B sends GET /b-N and must get exactly its response
 BN=0
@@ -469,8 +410,4 @@ verdict "[all] the recorder never parsed a smuggled request" "$(grep smuggled "$
 bad_heads=$(grep -E 'bare_lf=[1-9]|cl_lines=[2-9]|te_lines=[2-9]|cl_lines=[1-9][0-9]* te_lines=[1-9]' "$RDIR/requests.log" || true)
 verdict "[all] no request head with a bare LF or two framing headers reached the recorder" "$bad_heads" test -z "$bad_heads"
 
-echo "# $NCHECK checks, ${#FAILED[@]} failed"
-if ((${#FAILED[@]})); then
-    printf '# failed: %s\n' "${FAILED[@]}"
-    exit 1
-fi
+checks_summary

@@ -14,23 +14,7 @@ PORT_BASE=21900
 E2E_DIR=${E2E_DIR:-$(cd "$(dirname "$0")" && pwd)}
 source "$E2E_DIR/lib.sh"
 
-REC=(python3 "$E2E_DIR/recorder.py")
-FAILED=()
-NCHECK=0
-ok() {
-    NCHECK=$((NCHECK + 1))
-    pass "$1"
-}
-bad() { # NAME DETAIL
-    NCHECK=$((NCHECK + 1))
-    FAILED+=("$1")
-    printf 'not ok - %s: %s\n  %s\n' "$E2E_NAME" "$1" "${2//$'\n'/$'\n'  }"
-}
-verdict() { # NAME DETAIL CMD...
-    local name=$1 detail=$2
-    shift 2
-    if "$@"; then ok "$name"; else bad "$name" "$detail"; fi
-}
+source "$E2E_DIR/recorder.sh"
 
 # ---------------------------------------------------------------- the fixed responses
 FIX=$E2E_TMP/fixed
@@ -45,37 +29,8 @@ printf 'HTTP/1.1 100 Continue\r\nConnection: foo\r\nFoo: 1\r\nKeep-Alive: timeou
 printf 'HTTP/1.1 200 OK\r\nX-End: 1\r\nContent-Length: 2\r\n\r\nok' >"$FIX/cont"
 
 # ---------------------------------------------------------------- recorder, driver, proxy
-alloc_port RP
-RDIR=$E2E_TMP/rec
-"${REC[@]}" serve --port "$RP" --dir "$RDIR" --fixed "$FIX" >>"$E2E_TMP/origin-rec.log" 2>&1 &
-E2E_PIDS+=("$!")
-REC_PID=$!
-_rec_ready() { grep -qx ready "$E2E_TMP/origin-rec.log" 2>/dev/null; }
-wait_until 5 _rec_ready || fail "recorder did not print ready within 5 s"
-wait_port "$RP" 5 "$REC_PID" || fail "recorder not listening on $RP"
-touch "$RDIR/requests.log"
-
-# one long-lived client driver (see t_smuggling.sh); drv FIELD... -> DRV_OUT
-mkfifo "$E2E_TMP/drv.in" "$E2E_TMP/drv.out"
-"${REC[@]}" drive <"$E2E_TMP/drv.in" >"$E2E_TMP/drv.out" 2>>"$E2E_TMP/driver.log" &
-E2E_PIDS+=("$!")
-exec {DW}>"$E2E_TMP/drv.in" {DR}<"$E2E_TMP/drv.out"
-DRV_OUT=""
-drv() {
-    local IFS=$'\x1f' l
-    [[ "$*" != *$'\n'* ]] || fail "drv: a newline in a command: $*"
-    printf '%s\n' "$*" >&"$DW"
-    DRV_OUT=""
-    while IFS= read -r -t 30 -u "$DR" l; do
-        if [[ $l == . ]]; then return 0; fi
-        DRV_OUT+="$l"$'\n'
-    done
-    fail "the client driver did not answer within 30 s (see driver.log)"
-}
-esc_file() {
-    drv esc "$1" 0 800
-    printf '%s' "${DRV_OUT%$'\n'}"
-}
+start_recorder --fixed "$FIX"
+start_driver
 
 alloc_port PX
 INI_THREADS=1 INI_HC_TYPE=none INI_KEEPALIVE=64 write_ini "$E2E_TMP/rh.ini" "$PX" "$RP"
@@ -95,7 +50,6 @@ cl() {
     RBODY=$(sed -n 's/^RESPONSE [0-9]* conn=[^ ]* len=[0-9]* body=//p' <<<"$OUT" | head -n1)
     CONN=$(sed -n 's/^RESPONSE [0-9]* conn=\([^ ]*\) .*/\1/p' <<<"$OUT" | head -n1)
 }
-oneline() { tr '\n' '|' <<<"$1"; }
 # all_heads FILE: every line of the capture up to the empty line that ends the final response's
 # head (interim 1xx heads included)
 all_heads() {
@@ -107,12 +61,6 @@ all_heads() {
     ' "$1" 2>/dev/null
 }
 
-# n_exact FILE LINE: lines of FILE that are exactly LINE and CR (CRLF lines); "" if no FILE
-n_exact() { grep -cxF -- "$2"$'\r' "$1" 2>/dev/null || true; }
-# n_named FILE ERE: lines of FILE whose field name matches ERE (case-insensitive); "" if no FILE
-n_named() { grep -ciE -- "^($2)[ \t]*:" "$1" 2>/dev/null || true; }
-# nogrep STRING FILE: FILE does not contain STRING
-nogrep() { ! grep -qaF -- "$1" "$2"; }
 # crlf_only FILE: FILE is not empty and every line of it ends in CR (no bare LF)
 crlf_only() { [[ -s $1 ]] && ! grep -qv $'\r$' "$1"; }
 # no_hop FILE: no Foo or Keep-Alive line, no Connection line naming foo
@@ -200,8 +148,4 @@ verdict "[r] 100 Continue with hop-by-hop headers: no Foo, Keep-Alive or 'Connec
     no_hop "$H"
 other_client "[r] after the hop-by-hop responses"
 
-echo "# $NCHECK checks, ${#FAILED[@]} failed"
-if ((${#FAILED[@]})); then
-    printf '# failed: %s\n' "${FAILED[@]}"
-    exit 1
-fi
+checks_summary
