@@ -17,32 +17,6 @@ static int req_parse(const char *s, size_t n, struct rh_http_request *req)
 	return rh_http_parse_request(s, n, &lim, req);
 }
 
-/* Parses <s> whole, then every prefix of it: each prefix must give PARTIAL, or the whole result when
- * the head ends inside the prefix, or (for invalid input) the same error. Returns the whole result
- * and its error_status in <*status>. */
-static int req_split(const char *s, size_t n, const struct rh_http_limits *l, int *status)
-{
-	struct rh_http_request req;
-	int whole = req_parse_copy(s, n, l, &req);
-	int whole_status = req.error_status;
-
-	for (size_t i = 0; i < n; i++) {
-		int r = req_parse_copy(s, i, l, &req);
-
-		if (whole > 0 && i >= (size_t)whole)
-			ck_assert_int_eq(r, whole);
-		else if (whole > 0)
-			ck_assert_msg(r == RH_HTTP_PARTIAL, "prefix %zu of %zu: got %d, want partial", i, n, r);
-		else
-			ck_assert_msg(r == RH_HTTP_PARTIAL || (r == RH_HTTP_INVALID && req.error_status == whole_status),
-				      "prefix %zu of %zu: got %d/%d, whole gives %d/%d", i, n, r, req.error_status,
-				      whole, whole_status);
-	}
-	if (status)
-		*status = whole_status;
-	return whole;
-}
-
 static int resp_split(const char *s, size_t n, bool head)
 {
 	struct rh_http_response resp;

@@ -39,6 +39,34 @@ static inline int resp_parse_copy(const char *s, size_t n, const struct rh_http_
 	return r;
 }
 
+/* Parses <s> whole, then every prefix of it: each prefix must give PARTIAL, or the whole result when
+ * the head ends inside the prefix, or (for invalid input) the same error. Returns the whole result
+ * and its error_status in <*status>. */
+static inline int req_split(const char *s, size_t n, const struct rh_http_limits *l, int *status)
+{
+	struct rh_http_request req;
+	int whole = req_parse_copy(s, n, l, &req);
+	int whole_status = req.error_status;
+	int shown = n > 120 ? 120 : (int)n;
+
+	for (size_t i = 0; i < n; i++) {
+		int r = req_parse_copy(s, i, l, &req);
+
+		if (whole > 0 && i >= (size_t)whole)
+			ck_assert_int_eq(r, whole);
+		else if (whole > 0)
+			ck_assert_msg(r == RH_HTTP_PARTIAL, "prefix %zu of %zu of \"%.*s\": got %d, want partial", i, n,
+				      shown, s, r);
+		else
+			ck_assert_msg(r == RH_HTTP_PARTIAL || (r == RH_HTTP_INVALID && req.error_status == whole_status),
+				      "prefix %zu of %zu of \"%.*s\": got %d/%d, whole gives %d/%d", i, n, shown, s, r,
+				      req.error_status, whole, whole_status);
+	}
+	if (status)
+		*status = whole_status;
+	return whole;
+}
+
 /* Feeds <s> in one call; returns the result and leaves the decoder in <c>. */
 static inline ssize_t chunked_all(struct rh_chunked *c, const char *s, size_t n)
 {
