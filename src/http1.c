@@ -268,8 +268,9 @@ static int field_connection(struct rh_span v, struct fields *f)
 	return 0;
 }
 
-/* What the proxy does with a field named <n> (case-insensitive), from its name alone. */
-static enum rh_hdr_kind name_kind(struct rh_span n)
+/* What the proxy does with a field named <n> (case-insensitive), from its name alone. Inlined into
+ * the parse of every field line (the compilers leave it out of line otherwise). */
+static inline __attribute__((always_inline)) enum rh_hdr_kind name_kind(struct rh_span n)
 {
 	switch (n.len) {
 	case 2:
@@ -283,7 +284,9 @@ static enum rh_hdr_kind name_kind(struct rh_span n)
 	case 9:
 		return eq_lower(n, "forwarded") || eq_lower(n, "x-real-ip") ? RH_HDR_UNTRUSTED : RH_HDR_OTHER;
 	case 10:
-		return eq_lower(n, "connection") || eq_lower(n, "keep-alive") ? RH_HDR_HOP : RH_HDR_OTHER;
+		if (eq_lower(n, "connection"))
+			return RH_HDR_CONNECTION;
+		return eq_lower(n, "keep-alive") ? RH_HDR_HOP : RH_HDR_OTHER;
 	case 14:
 		return eq_lower(n, "content-length") ? RH_HDR_CONTENT_LENGTH : RH_HDR_OTHER;
 	case 15:
@@ -332,8 +335,8 @@ static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
 		if (eq_lower(h->value, "100-continue"))
 			f->expect_continue = true;
 		return 0;
-	case RH_HDR_HOP:
-		return h->name.len == 10 && eq_lower(h->name, "connection") ? field_connection(h->value, f) : 0;
+	case RH_HDR_CONNECTION:
+		return field_connection(h->value, f);
 	case RH_HDR_CONTENT_LENGTH:
 		return field_content_length(h->value, f);
 	case RH_HDR_TRANSFER_ENCODING:
@@ -355,13 +358,14 @@ static void mark_connection_options(struct rh_http_header *hdrs, size_t num)
 		struct rh_span e;
 		size_t pos = 0;
 
-		if (hdrs[i].kind != RH_HDR_HOP || !eq_lower(hdrs[i].name, "connection"))
+		if (hdrs[i].kind != RH_HDR_CONNECTION)
 			continue;
 		while (rh_http_list_next(hdrs[i].value, &pos, &e)) {
 			if (e.len == 0 || eq_lower(e, "close") || eq_lower(e, "keep-alive"))
 				continue;
 			for (size_t j = 0; j < num; j++) {
-				if (hdrs[j].kind != RH_HDR_HOP && span_eq_nocase(hdrs[j].name, e))
+				if (hdrs[j].kind != RH_HDR_HOP && hdrs[j].kind != RH_HDR_CONNECTION &&
+				    span_eq_nocase(hdrs[j].name, e))
 					hdrs[j].kind = RH_HDR_HOP;
 			}
 		}

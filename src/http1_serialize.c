@@ -49,7 +49,7 @@ struct run {
 	const char *p, *end;
 };
 
-static void run_flush(struct out *o, struct run *r)
+static inline void run_flush(struct out *o, struct run *r)
 {
 	if (r->p) {
 		put(o, r->p, (size_t)(r->end - r->p));
@@ -165,6 +165,7 @@ ssize_t rh_http1_serialize_request(const struct rh_http_request *req, const stru
 	for (size_t i = 0; i < req->num_headers; i++) {
 		switch (req->headers[i].kind) {
 		case RH_HDR_HOP:
+		case RH_HDR_CONNECTION:
 		case RH_HDR_HOST:
 		case RH_HDR_CONTENT_LENGTH:
 		case RH_HDR_TRANSFER_ENCODING:
@@ -235,6 +236,7 @@ ssize_t rh_http1_serialize_response(const struct rh_http_response *resp,
 	for (size_t i = 0; i < resp->num_headers; i++) {
 		switch (resp->headers[i].kind) {
 		case RH_HDR_HOP:
+		case RH_HDR_CONNECTION:
 		case RH_HDR_CONTENT_LENGTH:
 		case RH_HDR_TRANSFER_ENCODING:
 			break;

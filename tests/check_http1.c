@@ -109,7 +109,7 @@ START_TEST(test_header_kinds)
 				"Hosts: c\r\n"
 				"\r\n";
 	static const enum rh_hdr_kind want[] = {
-		RH_HDR_OTHER, RH_HDR_HOST, RH_HDR_CONTENT_LENGTH, RH_HDR_HOP, RH_HDR_HOP, RH_HDR_HOP, RH_HDR_HOP,
+		RH_HDR_OTHER, RH_HDR_HOST, RH_HDR_CONTENT_LENGTH, RH_HDR_CONNECTION, RH_HDR_HOP, RH_HDR_HOP, RH_HDR_HOP,
 		RH_HDR_HOP, RH_HDR_HOP, RH_HDR_X_FORWARDED_FOR, RH_HDR_UNTRUSTED, RH_HDR_EXPECT,
 		RH_HDR_OTHER, RH_HDR_OTHER,
 	};
@@ -399,7 +399,8 @@ START_TEST(test_connection_marks_hop)
 				"X-Before: 4\r\n"
 				"\r\n";
 	static const enum rh_hdr_kind want[] = {
-		RH_HDR_HOP, RH_HDR_HOST, RH_HDR_HOP, RH_HDR_OTHER, RH_HDR_HOP, RH_HDR_HOP, RH_HDR_HOP, RH_HDR_HOP,
+		RH_HDR_HOP, RH_HDR_HOST, RH_HDR_CONNECTION, RH_HDR_OTHER, RH_HDR_HOP, RH_HDR_HOP, RH_HDR_CONNECTION,
+		RH_HDR_HOP,
 	};
 	struct rh_http_request req;
 

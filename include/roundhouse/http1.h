@@ -24,8 +24,9 @@ struct rh_span {
 /* What the proxy does with a header line when it forwards the head. */
 enum rh_hdr_kind {
 	RH_HDR_OTHER = 0,
-	RH_HDR_HOP,            /* hop-by-hop: Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade,
-	                          and every header the Connection header names. Never forwarded. */
+	RH_HDR_HOP,            /* hop-by-hop: Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, and every
+	                          header a Connection line names. Never forwarded. */
+	RH_HDR_CONNECTION,     /* Connection: hop-by-hop too, and names more hop-by-hop fields */
 	RH_HDR_HOST,
 	RH_HDR_CONTENT_LENGTH,
 	RH_HDR_TRANSFER_ENCODING,

@@ -90,7 +90,8 @@ static bool request_keeps(enum rh_hdr_kind k)
 
 static bool response_keeps(enum rh_hdr_kind k)
 {
-	return k != RH_HDR_HOP && k != RH_HDR_CONTENT_LENGTH && k != RH_HDR_TRANSFER_ENCODING;
+	return k != RH_HDR_HOP && k != RH_HDR_CONNECTION && k != RH_HDR_CONTENT_LENGTH &&
+	       k != RH_HDR_TRANSFER_ENCODING;
 }
 
 static struct rh_http_limits reparse_limits(size_t n)
