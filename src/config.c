@@ -12,6 +12,9 @@
  *  - listen, listen_tls, cert and key (in [server]) and backend are repeatable; for every other key
  *    the last one wins. Each key belongs to the cert line before it; a cert without a key takes
  *    its key from the cert file. The files are not read here (tls.c does, naming these lines).
+ *  - [upstream] hash_key and hash_balance_factor are accepted whatever the algorithm (only
+ *    consistent_hash reads them), so switching algorithms is a one-line change. A backend's
+ *    weight may be 0 (drained: no new requests), even for every backend.
  *  - [health_check] tls defaults to [upstream] tls, whichever section comes first: such
  *    cross-key defaults and checks are resolved once the whole file is read (finish_load).
  *  - The first error stops the load; its message is "FILE:LINE: section.key: what is wrong".
@@ -302,7 +305,8 @@ static int push_backend(struct load *ld, const struct rh_backend_conf *b)
 	return 0;
 }
 
-/* "host:port" optionally followed by whitespace and "weight=N". */
+/* "host:port", then options separated by whitespace: "weight=N", 0..1000 (default 1; 0 drains the
+ * backend: it gets no new requests). "max_conns=N" (CONFIG-CONTRACT.md) comes with a later version. */
 static int set_backend(struct load *ld, const struct key *k, const char *value)
 {
 	struct rh_backend_conf b;
@@ -310,6 +314,7 @@ static int set_backend(struct load *ld, const struct key *k, const char *value)
 	const char *opt, *why;
 	size_t speclen, first;
 	uint64_t w = 1;
+	bool weight_set = false;
 
 	memset(&b, 0, sizeof(b));
 	speclen = strcspn(value, " \t");
@@ -318,13 +323,26 @@ static int set_backend(struct load *ld, const struct key *k, const char *value)
 	memcpy(b.spec, value, speclen);
 	b.spec[speclen] = '\0';
 
-	opt = value + speclen;
-	opt += strspn(opt, " \t");
-	if (*opt != '\0') {
-		if (strncmp(opt, "weight=", 7) != 0)
+	for (opt = value + speclen + strspn(value + speclen, " \t"); *opt != '\0'; opt += strspn(opt, " \t")) {
+		char tok[RH_CONFIG_ERR_LEN]; /* a value is shorter than inih's line */
+		size_t len = strcspn(opt, " \t");
+
+		if (len >= sizeof(tok))
+			return fail_key(ld, k, "option too long (%zu bytes)", len);
+		memcpy(tok, opt, len);
+		tok[len] = '\0';
+		if (strncmp(tok, "weight=", 7) == 0) {
+			if (weight_set)
+				return fail_key(ld, k, "weight given twice");
+			if (rh_parse_uint(tok + 7, 0, 1000, &w, &why) < 0)
+				return fail_key(ld, k, "bad weight '%s': %s (0..1000, 0 drains)", tok + 7, why);
+			weight_set = true;
+		} else if (strncmp(tok, "max_conns=", 10) == 0) {
+			return fail_key(ld, k, "'max_conns' is not supported in this version (only weight=N)");
+		} else {
 			return fail_key(ld, k, "unknown option '%s' (expected weight=N)", opt);
-		if (rh_parse_uint(opt + 7, 1, 1000, &w, &why) < 0)
-			return fail_key(ld, k, "bad weight '%s': %s (1..1000)", opt + 7, why);
+		}
+		opt += len;
 	}
 	b.weight = (unsigned)w;
 	b.line = ld->lineno;
@@ -353,22 +371,38 @@ static int set_backend(struct load *ld, const struct key *k, const char *value)
 	return 0;
 }
 
+static const struct {
+	const char *name;
+	enum rh_lb_algorithm algorithm;
+} algorithms[] = {
+	{"round_robin", RH_LB_ROUND_ROBIN},
+	{"weighted_round_robin", RH_LB_WEIGHTED_ROUND_ROBIN},
+	{"random", RH_LB_RANDOM},
+	{"consistent_hash", RH_LB_CONSISTENT_HASH},
+	{"least_conn", RH_LB_LEAST_CONN},
+};
+
 static int set_algorithm(struct load *ld, const struct key *k, const char *value)
 {
-	static const char *const later[] = {"weighted_round_robin", "random", "consistent_hash", "least_conn"};
+	char valid[128] = "";
+	size_t used = 0;
 
-	if (strcmp(value, "round_robin") == 0) {
-		ld->cfg.algorithm = RH_LB_ROUND_ROBIN;
-		return 0;
+	for (size_t i = 0; i < sizeof(algorithms) / sizeof(algorithms[0]); i++)
+		if (strcmp(value, algorithms[i].name) == 0) {
+			ld->cfg.algorithm = algorithms[i].algorithm;
+			return 0;
+		}
+	for (size_t i = 0; i < sizeof(algorithms) / sizeof(algorithms[0]); i++) {
+		int n = snprintf(valid + used, sizeof(valid) - used, "%s%s", used ? ", " : "", algorithms[i].name);
+
+		if (n < 0 || (size_t)n >= sizeof(valid) - used)
+			break;
+		used += (size_t)n;
 	}
-	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
-		if (strcmp(value, later[i]) == 0)
-			return fail_key(ld, k, "'%s' is not supported in this version (use round_robin)", value);
-	return fail_key(ld, k, "unknown algorithm '%s' (valid: round_robin, weighted_round_robin, random, "
-			       "consistent_hash, least_conn)", value);
+	return fail_key(ld, k, "unknown algorithm '%s' (valid: %s)", value, valid);
 }
 
-/* RFC 9110 token characters, for header and cookie names. */
+/* RFC 9110 token characters (RFC 6265 cookie names are tokens too). */
 static bool is_token(const char *s)
 {
 	if (*s == '\0')
@@ -380,19 +414,65 @@ static bool is_token(const char *s)
 	return true;
 }
 
+/* uri | path | client_ip | header:NAME | cookie:NAME. Accepted with any algorithm (only
+ * consistent_hash reads it), so switching algorithms is a one-line change. */
 static int set_hash_key(struct load *ld, const struct key *k, const char *value)
 {
-	const char *name = NULL;
+	struct rh_hash_key hk;
+	const char *name = NULL, *what = NULL;
+	size_t len;
 
-	if (strncmp(value, "header:", 7) == 0)
+	memset(&hk, 0, sizeof(hk));
+	if (strcmp(value, "uri") == 0) {
+		hk.kind = RH_HASH_URI;
+	} else if (strcmp(value, "path") == 0) {
+		hk.kind = RH_HASH_PATH;
+	} else if (strcmp(value, "client_ip") == 0) {
+		hk.kind = RH_HASH_CLIENT_IP;
+	} else if (strncmp(value, "header:", 7) == 0) {
+		hk.kind = RH_HASH_HEADER;
 		name = value + 7;
-	else if (strncmp(value, "cookie:", 7) == 0)
+		what = "header";
+	} else if (strncmp(value, "cookie:", 7) == 0) {
+		hk.kind = RH_HASH_COOKIE;
 		name = value + 7;
-	else if (strcmp(value, "uri") != 0 && strcmp(value, "client_ip") != 0)
-		return fail_key(ld, k, "unknown hash key '%s' (valid: uri, client_ip, header:NAME, cookie:NAME)", value);
-	if (name != NULL && !is_token(name))
-		return fail_key(ld, k, "'%s': NAME must be a non-empty header/cookie name", value);
-	return set_string(ld, k, value);
+		what = "cookie";
+	} else {
+		return fail_key(ld, k, "unknown hash key '%s' (valid: uri, path, client_ip, header:NAME, cookie:NAME)",
+				value);
+	}
+	if (name != NULL) {
+		if (!is_token(name))
+			return fail_key(ld, k, "'%s': NAME must be a non-empty %s name (letters, digits and "
+					       "!#$%%&'*+-.^_`|~)", value, what);
+		len = strlen(name);
+		if (len >= sizeof(hk.name))
+			return fail_key(ld, k, "'%s': %s name too long (%zu bytes, at most %zu)", value, what, len,
+					sizeof(hk.name) - 1);
+		memcpy(hk.name, name, len + 1);
+		hk.name_len = (unsigned)len;
+	}
+	ld->cfg.hash_key = hk;
+	return 0;
+}
+
+#define HASH_BALANCE_FACTOR_MAX 10000
+
+/* Percent of the mean load a backend may carry under consistent_hash: 0 = off, else above 100 (as
+ * HAProxy's hash-balance-factor: at 100 or below every backend could be full, leaving a request
+ * nowhere to go). Accepted with any algorithm, like hash_key. */
+static int set_hash_balance_factor(struct load *ld, const struct key *k, const char *value)
+{
+	const char *why;
+	uint64_t v;
+
+	if (rh_parse_uint(value, 0, HASH_BALANCE_FACTOR_MAX, &v, &why) < 0)
+		return fail_key(ld, k, "'%s': %s (0 = off, or 101..%d)", value, why, HASH_BALANCE_FACTOR_MAX);
+	if (v >= 1 && v <= 100)
+		return fail_key(ld, k, "'%s': must be 0 (off) or above 100, e.g. 125 (a percent of the mean load: at "
+				       "100 or less every backend may be full)", value);
+	ld->cfg.hash_balance_factor = (unsigned)v;
+	return 0;
 }
 
 /* The value goes into a request header as is: printable, no spaces (also refuses CR/LF). */
@@ -548,7 +628,8 @@ static const struct key keys[] = {
 	{"server", "key", K_CUSTOM, 0, 0, 0, false, set_key},
 
 	{"upstream", "algorithm", K_CUSTOM, 0, 0, 0, false, set_algorithm},
-	{"upstream", "hash_key", K_CUSTOM, F(hash_key), 0, 0, false, set_hash_key},
+	{"upstream", "hash_key", K_CUSTOM, 0, 0, 0, false, set_hash_key},
+	{"upstream", "hash_balance_factor", K_CUSTOM, 0, 0, 0, false, set_hash_balance_factor},
 	{"upstream", "backend", K_CUSTOM, 0, 0, 0, false, set_backend},
 	{"upstream", "max_iterations", K_UINT, F(max_iterations), 1, 1000000, false, NULL},
 	{"upstream", "keepalive", K_UINT, F(keepalive), 0, 100000, false, NULL},
@@ -771,9 +852,10 @@ static int set_defaults(struct rh_config *c)
 	c->shutdown_ms = 10000;
 	c->x_forwarded_for = RH_XFF_APPEND;
 	c->max_body_size = 0;
-	c->hash_key = strdup("uri");
+	c->hash_key = (struct rh_hash_key){.kind = RH_HASH_URI};
+	c->hash_balance_factor = 0;
 	c->health_path = strdup("/");
-	return c->hash_key != NULL && c->health_path != NULL ? 0 : -1;
+	return c->health_path != NULL ? 0 : -1;
 }
 
 /* What only the whole file can tell: missing backends, the default listener, threads = 0, keys
@@ -785,6 +867,8 @@ static int finish_load(struct load *ld)
 
 	if (c->n_backends == 0)
 		return fail_at(ld, 0, "upstream.backend: no backends configured");
+	/* no check that every backend has weight 0 (draining them all is an operator's choice), nor of
+	 * hash_key or hash_balance_factor without consistent_hash (kept for when it is chosen again) */
 	if (c->n_listens_tls > 0 && c->n_certs == 0)
 		return fail_at(ld, c->listen_tls_line, "server.listen_tls: needs a certificate (server.cert)");
 	for (size_t i = 0; i < c->n_certs; i++) {
@@ -904,7 +988,6 @@ void rh_config_finish(struct rh_config *cfg)
 	free(cfg->host_header);
 	free(cfg->sni);
 	free(cfg->ca_file);
-	free(cfg->hash_key);
 	free(cfg->health_path);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -25,6 +25,8 @@
 
 
 #include "roundhouse/backend.h"
+#include "roundhouse/lb.h"
+#include "roundhouse/runtime.h"
 #include "roundhouse/config.h"
 #include "roundhouse/conn.h"
 #include "roundhouse/http1_serialize.h"
@@ -83,6 +85,7 @@ struct rh_conn_io {
 	struct iovec req[2];  /* [head][body] */
 	struct iovec resp[4]; /* [head][chunk size][body][CRLF] */
 	char chunk_hdr[20];   /* "<hex size>\r\n" of the chunk being written (chunk_out) */
+	struct rh_lb_tried tried; /* backends this request failed on: a retry picks another */
 	struct rh_conn_io *next_free;
 };
 
@@ -123,7 +126,6 @@ struct rh_conn {
 	struct rh_buf *req_head;  /* the serialized request head, until it is written */
 	struct rh_buf *resp_head; /* the serialized response head (or 1xx head), until it is written */
 	struct rh_upconn *up;
-	struct rh_backend *failed; /* backend whose connect just failed: avoided by the retry */
 
 	uint64_t req_left, resp_left;
 	struct rh_chunked req_chunk, resp_chunk;
@@ -409,7 +411,7 @@ exchange_end(struct rh_conn *c, enum outcome how)
 	if (up) {
 		if (how == EX_RESPONDED && c->up_reusable && c->req_phase == RQ_DONE &&
 		    rh_buf_len(c->out) == 0 && !w->draining)
-			rh_upstream_release(w, up);
+			rh_upstream_release(w, up, w->snap->settings.keepalive);
 		else
 			rh_upstream_close(w, up);
 	}
@@ -422,7 +424,6 @@ exchange_end(struct rh_conn *c, enum outcome how)
 		c->io = NULL;
 	}
 	c->attempts = 0;
-	c->failed = NULL;
 	switch (how) {
 	case EX_RESPONDED:
 		c->requests++;
@@ -585,7 +586,7 @@ log_tls_failure(struct rh_worker *w, struct rh_backend *b, const struct rh_ep *e
 static bool
 body_over_limit(const struct rh_conn *c)
 {
-	uint64_t max = c->w->srv->limits.max_body;
+	uint64_t max = c->w->snap->settings.limits.max_body;
 
 	return max && c->req_body == RH_BODY_CHUNKED && c->req_chunk.total + c->req_chunk.remaining > max;
 }
@@ -615,8 +616,8 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 {
 	struct rh_worker *w = c->w;
 	const struct rh_request_rewrite rw = {
-		.host = w->srv->host_header,
-		.xff = w->srv->cfg->x_forwarded_for,
+		.host = w->snap->settings.host_header,
+		.xff = w->snap->settings.x_forwarded_for,
 		.client_ip = {c->ip, c->ip_len},
 		.https = c->ep.tls != NULL,
 	};
@@ -659,12 +660,13 @@ static bool
 start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 {
 	struct rh_worker *w = c->w;
-	struct rh_server *srv = w->srv;
+	const struct rh_snapshot *snap = w->snap;
 	struct rh_http_request *req = &w->req;
 	struct rh_buf *in = c->in;
 
 	if (head_len <= 0)
-		head_len = rh_http_parse_request(in->data + in->start, rh_buf_len(in), &srv->limits, req);
+		head_len = rh_http_parse_request(in->data + in->start, rh_buf_len(in),
+						 &snap->settings.limits, req);
 	if (head_len <= 0) {
 		reply_local(c, head_len == RH_HTTP_INVALID ? status_to_local(req->error_status) : LR_400);
 		return false;
@@ -676,6 +678,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 			reply_local(c, LR_502_CONNECT);
 			return false;
 		}
+		c->io->tried.n = 0; /* a new request (a retry keeps its io, and what it tried) */
 	}
 	c->req_head_len = (size_t)head_len;
 	c->http10 = req->minor_version == 0;
@@ -696,6 +699,12 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 	c->fail_logged = false;
 	c->fail_tls = false;
 
+	/* the hash key is read from <req>'s spans, before build_request may move the input */
+	uint64_t key = RH_LB_NO_KEY;
+	if (snap->lb->uses_key)
+		key = rh_lb_request_key(&snap->settings.hash_key, req,
+					(struct rh_span){c->ip, c->ip_len});
+
 	/* the head is rebuilt and the first body bytes checked before a backend is chosen, so a
 	 * request refused for its own bytes never costs a backend a connection. build_request may move
 	 * the input to a large buffer: <req>'s spans are not read after it */
@@ -705,12 +714,10 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		return false;
 	}
 
-	const struct rh_backend_view *view = rh_pool_view(srv->pool);
 	struct rh_upconn *up = NULL;
 	while (!up) {
-		struct rh_backend *b = rh_pool_select(srv->pool, view, 0, srv->cfg->max_iterations);
-		if (b && b == c->failed && view->n_healthy > 1)
-			b = rh_pool_select(srv->pool, view, 0, srv->cfg->max_iterations);
+		struct rh_backend *b = snap->lb->pick(snap, snap->lb_table, key, &c->io->tried,
+						      snap->settings.max_iterations);
 		if (!b) {
 			reply_local(c, c->attempts ? LR_502_CONNECT : LR_502_NO_BACKEND);
 			return false;
@@ -718,7 +725,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		up = rh_upstream_acquire(w, b, c, fresh_only);
 		if (!up) {
 			log_upstream_failure(w, b, "connect", errno);
-			c->failed = b;
+			rh_lb_tried_add(&c->io->tried, b);
 			if (++c->attempts >= MAX_ATTEMPTS) {
 				reply_local(c, LR_502_CONNECT);
 				return false;
@@ -915,7 +922,7 @@ pump_response(struct rh_conn *c)
 			if (head_worth_parsing(c, out)) {
 				struct rh_http_response *resp = &w->resp;
 				int r = rh_http_parse_response(out->data + out->start, rh_buf_len(out),
-							       &w->srv->limits, c->req_is_head, resp);
+							       &w->snap->settings.limits, c->req_is_head, resp);
 				if (r == RH_HTTP_INVALID) {
 					c->fail_err = EPROTO;
 					c->fail_what = "invalid response head";
@@ -1113,8 +1120,9 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 	/* a request of which no byte left, or a bodiless one on a pooled connection the backend
 	 * had already closed, can go again; anything else might have been acted on */
 	if ((nothing_sent && !timed_out) || (nothing_sent && connect_failed) || stale_pooled) {
+		/* a pooled connection going stale is not the backend's fault */
 		if (!pooled)
-			c->failed = b; /* a pooled connection going stale is not the backend's fault */
+			rh_lb_tried_add(&c->io->tried, b);
 		if (++c->attempts < MAX_ATTEMPTS) {
 			rh_timer_cancel(&c->timer); /* the next attempt gets its own connect deadline */
 			start_exchange(c, 0, pooled);
@@ -1161,7 +1169,7 @@ step_read_head(struct rh_conn *c)
 	for (;;) {
 		struct rh_buf *in = c->in;
 		if (head_worth_parsing(c, in)) {
-			int r = rh_http_parse_request(in->data + in->start, rh_buf_len(in), &w->srv->limits,
+			int r = rh_http_parse_request(in->data + in->start, rh_buf_len(in), &w->snap->settings.limits,
 						      &w->req);
 			if (r > 0) {
 				start_exchange(c, r, false);

@@ -1,6 +1,7 @@
 /* The health thread: one epoll loop that probes every backend at once every health_frequency_ms with
  * a non-blocking TCP connect, bounded by health_timeout_ms, keeps a HAProxy-style rise/fall counter
- * per backend and publishes a new view (rh_pool_publish) only in rounds where some backend changed.
+ * per backend and publishes a new snapshot (rh_runtime_publish) only in rounds where some backend
+ * changed.
  *
  * With TLS probes (cfg->health_tls, h->tls set) a connected probe goes on to a client handshake
  * (rh_tls_probe_start/step), its fd's epoll interest switched between EPOLLIN and EPOLLOUT as the
@@ -37,6 +38,7 @@
 #include "roundhouse/backend.h"
 #include "roundhouse/config.h"
 #include "roundhouse/log.h"
+#include "roundhouse/runtime.h"
 #include "roundhouse/timer.h"
 #include "roundhouse/tls.h"
 
@@ -55,7 +57,6 @@ enum {
 struct probe {
 	int fd;          /* -1 when no probe is in flight */
 	int result;      /* PROBE_*, 0 or an errno */
-	unsigned health; /* HAProxy's counter, in [0, rise + fall - 1]; the backend is up iff >= rise */
 	uint32_t interest;   /* the fd's epoll events, 0 while it is not registered */
 	struct ssl_st *ssl;  /* the probe's TLS handshake, once connected; else NULL */
 	char why[192];       /* with PROBE_TLS: "TLS handshake: ..." */
@@ -69,7 +70,8 @@ struct probe {
 };
 
 struct rh_health {
-	struct rh_pool *pool;
+	struct rh_runtime *rt; /* its one writer: every snapshot after the first is published here */
+	size_t n;              /* backends in the live snapshot (the set is fixed while this runs) */
 	const struct rh_config *cfg;
 	const struct rh_tls_upstream *tls; /* NULL: plain TCP probes */
 	unsigned rise, fall;
@@ -80,8 +82,7 @@ struct rh_health {
 
 	/* health thread only, while it runs */
 	struct probe *probes;
-	uint8_t *healthy; /* what we last tried to publish */
-	bool dirty;       /* healthy[] differs from the live view (a publication failed) */
+	bool dirty;       /* the backends' health differs from the live snapshot (a publication failed) */
 	size_t pending;   /* probes in flight this round */
 
 	atomic_uint_fast64_t publications;
@@ -96,11 +97,12 @@ struct rh_health {
 
 
 struct rh_health *
-rh_health_create(struct rh_pool *pool, const struct rh_config *cfg,
+rh_health_create(struct rh_runtime *rt, const struct rh_config *cfg,
 		 const struct rh_tls_upstream *tls, char *err, size_t errlen)
 {
 	struct rh_health *h;
-	size_t n = pool->n_backends;
+	/* the writer may read the live snapshot without being a reader: only it replaces snapshots */
+	size_t n = rt->live ? rt->live->n : 0;
 	int rc;
 
 	if (cfg->health_tls && tls == NULL && cfg->health_type != RH_HEALTH_NONE) {
@@ -111,7 +113,8 @@ rh_health_create(struct rh_pool *pool, const struct rh_config *cfg,
 	h = calloc(1, sizeof(*h));
 	if (h == NULL)
 		goto fail_nomem;
-	h->pool = pool;
+	h->rt = rt;
+	h->n = n;
 	h->cfg = cfg;
 	h->tls = cfg->health_tls ? tls : NULL;
 	h->rise = cfg->rise > 0 ? cfg->rise : 1;
@@ -121,9 +124,8 @@ rh_health_create(struct rh_pool *pool, const struct rh_config *cfg,
 	atomic_init(&h->publications, 0);
 
 	h->probes = calloc(n > 0 ? n : 1, sizeof(h->probes[0]));
-	h->healthy = calloc(n > 0 ? n : 1, sizeof(h->healthy[0]));
 	h->certs = calloc(n > 0 ? n : 1, sizeof(h->certs[0]));
-	if (h->probes == NULL || h->healthy == NULL || h->certs == NULL) {
+	if (h->probes == NULL || h->certs == NULL) {
 		snprintf(err, errlen, "health: out of memory");
 		goto fail_arrays;
 	}
@@ -160,13 +162,20 @@ fail_epoll:
 	pthread_mutex_destroy(&h->cert_lock);
 fail_arrays:
 	free(h->certs);
-	free(h->healthy);
 	free(h->probes);
 	free(h);
 	return NULL;
 fail_nomem:
 	snprintf(err, errlen, "health: out of memory");
 	return NULL;
+}
+
+
+/* Backend <i> of the live snapshot (read by its writer, which needs no read-side section). */
+static struct rh_backend *
+backend_at(const struct rh_health *h, size_t i)
+{
+	return h->rt->live->backends[i];
 }
 
 
@@ -251,7 +260,7 @@ static void
 cert_record(struct rh_health *h, size_t i, const struct rh_tls_peer *peer)
 {
 	struct probe *p = &h->probes[i];
-	const char *name = h->pool->backends[i].name;
+	const char *name = backend_at(h, i)->name;
 	time_t now = time(NULL);
 	char msg[160];
 
@@ -342,7 +351,7 @@ tls_begin(struct rh_health *h, size_t i)
 {
 	struct probe *p = &h->probes[i];
 
-	p->ssl = rh_tls_probe_start(h->tls, &h->pool->backends[i], p->fd);
+	p->ssl = rh_tls_probe_start(h->tls, backend_at(h, i), p->fd);
 	if (p->ssl == NULL) {
 		tls_fail(h, i, "out of memory");
 		return;
@@ -356,7 +365,7 @@ tls_begin(struct rh_health *h, size_t i)
 static void
 probe_start(struct rh_health *h, size_t i)
 {
-	const struct rh_sockaddr *a = &h->pool->backends[i].addr;
+	const struct rh_sockaddr *a = &backend_at(h, i)->addr;
 	struct probe *p = &h->probes[i];
 	int fd;
 
@@ -407,7 +416,7 @@ probe_ready(struct rh_health *h, size_t i, uint32_t events)
 	int soerr = 0;
 	socklen_t len = sizeof(soerr);
 
-	if (i >= h->pool->n_backends || h->probes[i].fd == -1)
+	if (i >= h->n || h->probes[i].fd == -1)
 		return;
 	if (h->probes[i].ssl != NULL) {
 		tls_step(h, i, events);
@@ -429,89 +438,90 @@ static void
 round_start(struct rh_health *h)
 {
 	h->pending = 0;
-	for (size_t i = 0; i < h->pool->n_backends; i++)
+	for (size_t i = 0; i < h->n; i++)
 		probe_start(h, i);
 }
 
 
-/* Applies probe <p>'s result to its counter as HAProxy does (check.c, set_server_check_status): a
- * failure decrements, and a counter falling below <rise> drops to 0 (down, success streak lost); a
- * success increments, and reaching <rise> jumps to rise + fall - 1 (up, failure streak forgotten).
- * So a down backend comes up after <rise> consecutive successes and an up one goes down after
- * <fall> consecutive failures. Returns the new up/down state. */
+/* Applies probe <p>'s result to backend <b>'s counter as HAProxy does (check.c,
+ * set_server_check_status): a failure decrements, and a counter falling below <rise> drops to 0
+ * (down, success streak lost); a success increments, and reaching <rise> jumps to rise + fall - 1
+ * (up, failure streak forgotten). So a down backend comes up after <rise> consecutive successes and
+ * an up one goes down after <fall> consecutive failures. The counter lives on the backend object, so
+ * it survives snapshots. Returns the new up/down state. */
 static bool
-counter_apply(const struct rh_health *h, struct probe *p)
+counter_apply(const struct rh_health *h, const struct probe *p, struct rh_backend *b)
 {
 	unsigned top = h->rise + h->fall - 1;
 
 	if (p->result == 0) {
-		if (p->health < top) {
-			p->health++;
-			if (p->health >= h->rise)
-				p->health = top;
+		if (b->health_counter < top) {
+			b->health_counter++;
+			if (b->health_counter >= h->rise)
+				b->health_counter = top;
 		}
-	} else if (p->health > 0) {
-		p->health--;
-		if (p->health < h->rise)
-			p->health = 0;
+	} else if (b->health_counter > 0) {
+		b->health_counter--;
+		if (b->health_counter < h->rise)
+			b->health_counter = 0;
 	}
-	return p->health >= h->rise;
+	return b->health_counter >= h->rise;
 }
 
 
 /* Every probe of the round has a result: update the counters, log each transition once and publish
- * a new view if anything changed (or a previous publication failed). */
+ * a new snapshot if anything changed (or a previous publication failed). */
 static void
 round_finish(struct rh_health *h)
 {
 	bool changed = h->dirty;
 
-	for (size_t i = 0; i < h->pool->n_backends; i++) {
+	for (size_t i = 0; i < h->n; i++) {
 		struct probe *p = &h->probes[i];
-		const char *name = h->pool->backends[i].name;
-		bool up = counter_apply(h, p);
+		struct rh_backend *b = backend_at(h, i);
+		bool up = counter_apply(h, p, b);
 
-		if (up == (h->healthy[i] != 0))
+		if (up == b->up)
 			continue;
-		h->healthy[i] = up;
+		b->up = up;
 		changed = true;
 		if (up)
-			rh_log_info("backend %s up", name);
+			rh_log_info("backend %s up", b->name);
 		else if (p->result == PROBE_TIMEOUT)
-			rh_log_warn("backend %s down: timeout after %u ms", name,
+			rh_log_warn("backend %s down: timeout after %u ms", b->name,
 				    (unsigned)h->cfg->health_timeout_ms);
 		else if (p->result == PROBE_TLS)
-			rh_log_warn("backend %s down: %s", name, p->why);
+			rh_log_warn("backend %s down: %s", b->name, p->why);
 		else
-			rh_log_warn("backend %s down: %s", name, strerror(p->result));
+			rh_log_warn("backend %s down: %s", b->name, strerror(p->result));
 	}
 	if (!changed)
 		return;
-	/* counted before the view becomes visible (rh_pool_publish stores it with release
-	 * semantics), so whoever sees the new view also sees the count */
-	atomic_fetch_add_explicit(&h->publications, 1, memory_order_relaxed);
-	if (rh_pool_publish(h->pool, h->healthy) == -1) {
-		atomic_fetch_sub_explicit(&h->publications, 1, memory_order_relaxed);
-		rh_log_error("health: cannot publish the new view: out of memory; retrying next round");
+	struct rh_snapshot *s = rh_snapshot_with_health(h->rt, h->rt->live);
+	if (!s) {
+		rh_log_error("health: cannot build a new snapshot: out of memory; retrying next round");
 		h->dirty = true;
 		return;
 	}
+	/* counted before the snapshot becomes visible (publication is a release), so whoever sees
+	 * the new snapshot also sees the count */
+	atomic_fetch_add_explicit(&h->publications, 1, memory_order_relaxed);
+	rh_runtime_publish(h->rt, s);
 	h->dirty = false;
 }
 
 
-/* Initial state from the live view (view #1: all healthy): an up backend starts with a full counter,
- * so with fall = 1 a dead backend goes down on the first round. */
+/* Initial state from the live snapshot (#1: every backend as [health_check] initial says): an up
+ * backend starts with a full counter, so with fall = 1 a dead backend goes down on the first round. */
 static void
 state_init(struct rh_health *h)
 {
-	/* The writer may read the live view without being a reader: only it replaces views. */
-	const struct rh_backend_view *v = rh_pool_view(h->pool);
 	unsigned top = h->rise + h->fall - 1;
 
-	for (size_t i = 0; i < h->pool->n_backends; i++) {
-		h->healthy[i] = v->healthy[i];
-		h->probes[i].health = v->healthy[i] ? top : 0;
+	for (size_t i = 0; i < h->n; i++) {
+		struct rh_backend *b = backend_at(h, i);
+
+		b->health_counter = b->up ? top : 0;
 		h->probes[i].fd = -1;
 		h->probes[i].ssl = NULL;
 		h->probes[i].interest = 0;
@@ -545,7 +555,7 @@ health_main(void *arg)
 			next_round = now + freq; /* rounds start every freq, measured start to start */
 		}
 		if (in_round && h->pending > 0 && now >= deadline) {
-			for (size_t i = 0; i < h->pool->n_backends; i++)
+			for (size_t i = 0; i < h->n; i++)
 				probe_end(h, i, PROBE_TIMEOUT);
 		}
 		if (in_round && h->pending == 0) {
@@ -574,7 +584,7 @@ health_main(void *arg)
 	}
 
 out:
-	for (size_t i = 0; i < h->pool->n_backends; i++)
+	for (size_t i = 0; i < h->n; i++)
 		probe_end(h, i, PROBE_PENDING);
 	return NULL;
 }
@@ -588,8 +598,8 @@ rh_health_start(struct rh_health *h)
 
 	if (h->running)
 		return 0;
-	/* type = none: nobody probes, every backend stays as view #1 has it (healthy). */
-	if (h->cfg->health_type == RH_HEALTH_NONE || h->pool->n_backends == 0)
+	/* type = none: nobody probes, every backend stays as snapshot #1 has it (healthy). */
+	if (h->cfg->health_type == RH_HEALTH_NONE || h->n == 0)
 		return 0;
 
 	/* The thread inherits a full signal mask: signals are the main thread's business. */
@@ -633,7 +643,6 @@ rh_health_destroy(struct rh_health *h)
 	close(h->epfd);
 	pthread_mutex_destroy(&h->cert_lock);
 	free(h->certs);
-	free(h->healthy);
 	free(h->probes);
 	free(h);
 }
@@ -653,7 +662,7 @@ rh_health_cert(const struct rh_health *h, size_t backend, struct rh_health_cert 
 	pthread_mutex_t *lock = (pthread_mutex_t *)&h->cert_lock;
 	bool have;
 
-	if (backend >= h->pool->n_backends)
+	if (backend >= h->n)
 		return false;
 	pthread_mutex_lock(lock);
 	have = h->certs[backend].checked_at != 0;

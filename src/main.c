@@ -1,7 +1,8 @@
 /* roundhouse: command line, start-up order, signals, shutdown.
  *
- * Start-up: config (names resolved) -> backend pool and view #1 -> every worker's listeners bound
- * (so a port in use fails here, with a message) -> health thread -> worker threads. Then the main
+ * Start-up: config (names resolved) -> runtime snapshot #1 -> every worker's listeners bound
+ * (so a port in use fails here, with a message) -> health thread (the snapshot's one writer from
+ * then on) -> worker threads. Then the main
  * thread waits for signals. SIGINT/SIGTERM: workers stop accepting and finish in-flight requests
  * within `[timeouts] shutdown`, then everything is joined and freed. */
 #include <errno.h>
@@ -14,7 +15,6 @@
 #include <sys/resource.h>
 
 #include "config.h"
-#include "roundhouse/backend.h"
 #include "roundhouse/buf.h"
 #include "roundhouse/config.h"
 #include "roundhouse/conn.h"
@@ -22,9 +22,8 @@
 #include "roundhouse/log.h"
 #include "roundhouse/tls.h"
 #include "roundhouse/net.h"
+#include "roundhouse/runtime.h"
 #include "roundhouse/worker.h"
-
-#define MAX_URI 8192
 
 static void
 usage(FILE *out)
@@ -155,13 +154,10 @@ main(int argc, char **argv)
 
 	raise_fd_limit(cfg.max_connections);
 
-	struct rh_pool pool;
+	struct rh_runtime rt;
 	struct rh_server srv = {
 		.cfg = &cfg,
-		.pool = &pool,
-		.limits = {.max_head = RH_BUF_SIZE, .max_uri = MAX_URI, .max_headers = RH_HTTP_MAX_HEADERS,
-			   .max_body = cfg.max_body_size},
-		.host_header = {cfg.host_header, cfg.host_header ? strlen(cfg.host_header) : 0},
+		.rt = &rt,
 		.conns_per_worker = (cfg.max_connections + cfg.threads - 1) / cfg.threads,
 		.tls_up = tls_up,
 		.tls_edge = tls_edge,
@@ -170,10 +166,16 @@ main(int argc, char **argv)
 	struct rh_health *health = NULL;
 	unsigned n_init = 0, n_started = 0;
 
-	if (rh_pool_init(&pool, &cfg, err, sizeof(err)) == -1) {
-		rh_log_error("%s", err);
-		goto out_config;
+	if (rh_runtime_init(&rt, cfg.threads) == -1) {
+		rh_log_error("runtime: out of memory");
+		goto out_pool;
 	}
+	struct rh_snapshot *first = rh_snapshot_from_config(&rt, &cfg, NULL, true, err, sizeof(err));
+	if (!first) {
+		rh_log_error("%s", err);
+		goto out_pool;
+	}
+	rh_runtime_publish(&rt, first); /* no reader yet: nothing to wait for */
 	for (size_t i = 0; i < cfg.n_listens + cfg.n_listens_tls; i++) {
 		const struct rh_sockaddr *a =
 			i < cfg.n_listens ? &cfg.listens[i] : &cfg.listens_tls[i - cfg.n_listens];
@@ -191,7 +193,7 @@ main(int argc, char **argv)
 			goto out_workers;
 		}
 	}
-	health = rh_health_create(&pool, &cfg, cfg.health_tls ? tls_up : NULL, err, sizeof(err));
+	health = rh_health_create(&rt, &cfg, cfg.health_tls ? tls_up : NULL, err, sizeof(err));
 	if (!health) {
 		rh_log_error("%s", err);
 		goto out_workers;
@@ -243,8 +245,7 @@ out_workers:
 out_pool:
 	rh_tls_edge_destroy(tls_edge);
 	rh_tls_upstream_destroy(tls_up);
-	rh_pool_finish(&pool);
-out_config:
+	rh_runtime_finish(&rt);
 	rh_config_finish(&cfg);
 	if (status == 0)
 		rh_log_info("stopped");

@@ -30,17 +30,9 @@ static const uint8_t alpn_http11[] = "\x08http/1.1";
 /* TLS 1.2 suites: forward secrecy and AEAD only (TLS 1.3 suites are fixed by BoringSSL) */
 static const char cipher_list[] = "ECDHE+AESGCM:ECDHE+CHACHA20";
 
-struct upstream_names {
-	char *sni;    /* sent as SNI; NULL for none */
-	char *verify; /* checked against the certificate: a DNS name or an IP address */
-	bool verify_is_ip;
-};
-
 struct rh_tls_upstream {
 	SSL_CTX *ctx;
 	bool verify;
-	size_t n;
-	struct upstream_names *names; /* [n], by backend id */
 };
 
 struct edge_cert {
@@ -275,42 +267,6 @@ new_session(SSL *ssl, SSL_SESSION *session)
 	return 1;
 }
 
-/* The host part of "name:port" or "[v6]:port" into <out>. */
-static void
-spec_host(const char *spec, char *out, size_t len)
-{
-	const char *end;
-
-	if (spec[0] == '[') {
-		spec++;
-		end = strchr(spec, ']');
-	} else {
-		end = strrchr(spec, ':');
-	}
-	size_t n = end ? (size_t)(end - spec) : strlen(spec);
-	if (n >= len)
-		n = len - 1;
-	memcpy(out, spec, n);
-	out[n] = '\0';
-}
-
-static bool
-is_ip_text(const char *s)
-{
-	unsigned char tmp[sizeof(struct in6_addr)];
-	return inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1;
-}
-
-static void
-upstream_free_names(struct rh_tls_upstream *u)
-{
-	for (size_t i = 0; u->names && i < u->n; i++) {
-		free(u->names[i].sni);
-		free(u->names[i].verify);
-	}
-	free(u->names);
-}
-
 int
 rh_tls_upstream_create(const struct rh_config *cfg, struct rh_tls_upstream **out, char *err,
 		       size_t errlen)
@@ -326,10 +282,8 @@ rh_tls_upstream_create(const struct rh_config *cfg, struct rh_tls_upstream **out
 		return -1;
 	}
 	u->verify = cfg->verify;
-	u->n = cfg->n_backends;
 	u->ctx = SSL_CTX_new(TLS_method());
-	u->names = calloc(u->n ? u->n : 1, sizeof(*u->names));
-	if (!u->ctx || !u->names || !ctx_common(u->ctx) ||
+	if (!u->ctx || !ctx_common(u->ctx) ||
 	    SSL_CTX_set_alpn_protos(u->ctx, alpn_http11, ALPN_HTTP11_LEN) != 0) {
 		snprintf(err, errlen, "TLS: cannot set up the upstream context: %s",
 			 queue_text(why, sizeof(why)));
@@ -357,20 +311,6 @@ rh_tls_upstream_create(const struct rh_config *cfg, struct rh_tls_upstream **out
 	SSL_CTX_set_session_cache_mode(u->ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
 	SSL_CTX_sess_set_new_cb(u->ctx, new_session);
 
-	for (size_t i = 0; i < u->n; i++) {
-		char host[RH_ADDR_TEXT_LEN];
-		spec_host(cfg->backends[i].spec, host, sizeof(host));
-		const char *name = cfg->sni ? cfg->sni : host;
-		struct upstream_names *nm = &u->names[i];
-		nm->verify_is_ip = is_ip_text(name);
-		nm->verify = strdup(name);
-		/* RFC 6066: no SNI for an IP address */
-		nm->sni = nm->verify_is_ip ? NULL : strdup(name);
-		if (!nm->verify || (!nm->verify_is_ip && !nm->sni)) {
-			snprintf(err, errlen, "TLS: out of memory");
-			goto fail;
-		}
-	}
 	*out = u;
 	return 0;
 fail:
@@ -384,15 +324,14 @@ rh_tls_upstream_destroy(struct rh_tls_upstream *u)
 	if (!u)
 		return;
 	SSL_CTX_free(u->ctx);
-	upstream_free_names(u);
 	free(u);
 }
 
-/* A client SSL for backend <b> with its SNI and the name to verify. */
+/* A client SSL for backend <b> with its SNI and the name to verify (the backend object has them:
+ * [upstream] sni, else the host it was written with; RFC 6066: no SNI for an IP address). */
 static SSL *
 client_ssl(const struct rh_tls_upstream *u, const struct rh_backend *b)
 {
-	const struct upstream_names *nm = &u->names[b->id];
 	SSL *ssl = SSL_new(u->ctx);
 
 	if (!ssl) {
@@ -402,9 +341,9 @@ client_ssl(const struct rh_tls_upstream *u, const struct rh_backend *b)
 	SSL_set_connect_state(ssl);
 	X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
 	X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	if ((nm->sni && !SSL_set_tlsext_host_name(ssl, nm->sni)) ||
-	    !(nm->verify_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, nm->verify)
-			       : X509_VERIFY_PARAM_set1_host(param, nm->verify, strlen(nm->verify)))) {
+	if ((!b->tls_name_is_ip && !SSL_set_tlsext_host_name(ssl, b->tls_name)) ||
+	    !(b->tls_name_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, b->tls_name)
+				: X509_VERIFY_PARAM_set1_host(param, b->tls_name, strlen(b->tls_name)))) {
 		SSL_free(ssl);
 		ERR_clear_error();
 		return NULL;

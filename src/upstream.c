@@ -1,3 +1,4 @@
+/* Upstream connections and the per-worker, per-backend keep-alive pool (see upstream.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -6,23 +7,41 @@
 #include "roundhouse/backend.h"
 #include "roundhouse/config.h"
 #include "roundhouse/net.h"
+#include "roundhouse/runtime.h"
 #include "roundhouse/tls.h"
 #include "roundhouse/upstream.h"
+
+static inline struct rh_backend_local *
+local_of(struct rh_worker *w, const struct rh_upconn *up)
+{
+	return &up->backend->local[w->id];
+}
+
+/* <up> starts or stops counting as an exchange in flight on its backend (and on this worker). */
+static void
+set_in_flight(struct rh_worker *w, struct rh_upconn *up, bool on)
+{
+	if (up->in_flight == on)
+		return;
+	up->in_flight = on;
+	rh_counter_add(&local_of(w, up)->inflight, on ? 1 : -1);
+	rh_counter_add(&w->srv->rt->load[w->id].inflight, on ? 1 : -1);
+}
 
 static void
 idle_unlink(struct rh_worker *w, struct rh_upconn *up)
 {
-	struct rh_idle_list *l = &w->idle[up->backend->id];
+	struct rh_backend_local *l = local_of(w, up);
 
 	if (up->prev)
 		up->prev->next = up->next;
 	else
-		l->head = up->next;
+		l->idle_head = up->next;
 	if (up->next)
 		up->next->prev = up->prev;
 	up->next = up->prev = NULL;
 	up->idle = false;
-	l->count--;
+	l->idle_count--;
 }
 
 static void
@@ -39,8 +58,8 @@ struct rh_upconn *
 rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend, struct rh_conn *owner,
 		    bool fresh_only)
 {
-	struct rh_idle_list *l = &w->idle[backend->id];
-	struct rh_upconn *up = l->head;
+	struct rh_backend_local *l = &backend->local[w->id];
+	struct rh_upconn *up = l->idle_head;
 	int in_progress;
 
 	if (up && !fresh_only) {
@@ -50,6 +69,7 @@ rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend, struct rh_c
 		up->reused = true;
 		up->wrote = false;
 		up->ep.readable = false;
+		set_in_flight(w, up, true);
 		w->stats.upstream_reused++;
 		return up;
 	}
@@ -73,8 +93,7 @@ rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend, struct rh_c
 		.connecting = true, /* until the TCP connect (and TLS handshake) completes */
 		.timer = {.fire = idle_expired, .fire_arg = w},
 	};
-	if (w->srv->tls_up &&
-	    !rh_tls_connect_start(w->srv->tls_up, backend, &up->ep, &w->tls_sessions[backend->id])) {
+	if (w->srv->tls_up && !rh_tls_connect_start(w->srv->tls_up, backend, &up->ep, &l->tls_session)) {
 		close(fd);
 		up->next = w->free_upconns;
 		w->free_upconns = up;
@@ -94,18 +113,23 @@ rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend, struct rh_c
 		errno = saved;
 		return NULL;
 	}
+	rh_backend_ref(backend); /* dropped when the connection is reaped */
+	set_in_flight(w, up, true);
 	w->stats.upstream_connects++;
 	return up;
 }
 
 void
-rh_upstream_release(struct rh_worker *w, struct rh_upconn *up)
+rh_upstream_release(struct rh_worker *w, struct rh_upconn *up, unsigned keepalive)
 {
-	struct rh_idle_list *l = &w->idle[up->backend->id];
+	struct rh_backend_local *l = local_of(w, up);
 
-	if (l->count >= w->srv->cfg->keepalive || w->draining ||
+	set_in_flight(w, up, false);
+	if (l->idle_count >= keepalive || w->draining ||
+	    atomic_load_explicit(&up->backend->retired, memory_order_relaxed) ||
 	    ((up->ep.readable || rh_tls_pending(&up->ep)) && !(up->ep.tls && rh_tls_idle_ok(&up->ep)))) {
-		/* full pool, shutting down, or the backend already said something (close) */
+		/* full pool, shutting down, a backend that left, or the backend already said
+		 * something (close) */
 		rh_tls_notify(&up->ep);
 		rh_upstream_close(w, up);
 		return;
@@ -113,11 +137,11 @@ rh_upstream_release(struct rh_worker *w, struct rh_upconn *up)
 	up->owner = NULL;
 	up->reused = false;
 	up->prev = NULL;
-	up->next = l->head;
-	if (l->head)
-		l->head->prev = up;
-	l->head = up;
-	l->count++;
+	up->next = l->idle_head;
+	if (l->idle_head)
+		l->idle_head->prev = up;
+	l->idle_head = up;
+	l->idle_count++;
 	up->idle = true;
 	rh_timer_arm(&up->timer, &w->tq_pool, w->now);
 }
@@ -129,6 +153,7 @@ rh_upstream_close(struct rh_worker *w, struct rh_upconn *up)
 		return;
 	if (up->idle)
 		idle_unlink(w, up);
+	set_in_flight(w, up, false);
 	rh_timer_cancel(&up->timer);
 	rh_worker_close_ep(&up->ep);
 	up->owner = NULL;
@@ -137,11 +162,19 @@ rh_upstream_close(struct rh_worker *w, struct rh_upconn *up)
 }
 
 void
-rh_upstream_close_idle(struct rh_worker *w)
+rh_upstream_close_idle(struct rh_worker *w, bool retired_only)
 {
-	for (size_t i = 0; i < w->srv->pool->n_backends; i++)
-		while (w->idle[i].head)
-			rh_upstream_close(w, w->idle[i].head);
+	/* every idle connection waits in tq_pool, so its list is the worker's list of idle ones */
+	struct rh_timer *head = &w->tq_pool.head, *t = head->next;
+
+	while (t != head) {
+		struct rh_timer *next = t->next;
+		struct rh_upconn *up = (struct rh_upconn *)((char *)t - offsetof(struct rh_upconn, timer));
+
+		if (!retired_only || atomic_load_explicit(&up->backend->retired, memory_order_relaxed))
+			rh_upstream_close(w, up);
+		t = next;
+	}
 }
 
 void
@@ -150,6 +183,8 @@ rh_upstream_reap(struct rh_worker *w)
 	while (w->closed_upconns) {
 		struct rh_upconn *up = w->closed_upconns;
 		w->closed_upconns = up->next;
+		rh_backend_unref(up->backend); /* may be the last reference: a backend that left */
+		up->backend = NULL;
 		up->next = w->free_upconns;
 		w->free_upconns = up;
 	}

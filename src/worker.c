@@ -1,7 +1,8 @@
 /* The worker thread: one epoll loop over its listeners, client and upstream connections, with the
  * timer queues deciding how long epoll_wait may sleep. The thread is a QSBR reader: it is online
- * while it handles events (and may read the backend view) and offline while it sleeps, so the health
- * thread's grace periods never wait for an idle worker. */
+ * while it handles events (reading the runtime snapshot) and offline while it sleeps, so the control
+ * thread's grace periods never wait for an idle worker. When a new generation appears it applies its
+ * timeouts and closes its idle connections to backends that left. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,14 +12,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <openssl/ssl.h>
-
-
 #include "roundhouse/backend.h"
 #include "roundhouse/config.h"
 #include "roundhouse/conn.h"
 #include "roundhouse/log.h"
 #include "roundhouse/net.h"
+#include "roundhouse/runtime.h"
 #include "roundhouse/tls.h"
 #include "roundhouse/upstream.h"
 #include "roundhouse/worker.h"
@@ -57,16 +56,10 @@ worker_release(struct rh_worker *w)
 	if (w->epfd != -1)
 		close(w->epfd);
 	w->wake.fd = w->epfd = -1;
-	for (size_t i = 0; w->tls_sessions && i < w->srv->pool->n_backends; i++)
-		SSL_SESSION_free(w->tls_sessions[i]);
-	free(w->tls_sessions);
 	free(w->tls_scratch);
 	free(w->listeners);
-	free(w->idle);
-	w->tls_sessions = NULL;
 	w->tls_scratch = NULL;
 	w->listeners = NULL;
-	w->idle = NULL;
 }
 
 int
@@ -93,15 +86,10 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 	rh_timer_queue_init(&w->tq_pool, cfg->idle_ms, false);
 	rh_timer_queue_init(&w->tq_linger, 5000, false); /* as nginx's lingering_timeout */
 
-	w->idle = calloc(srv->pool->n_backends ? srv->pool->n_backends : 1, sizeof(*w->idle));
 	w->listeners = calloc(cfg->n_listens + cfg->n_listens_tls, sizeof(*w->listeners));
-	if (srv->tls_up)
-		w->tls_sessions = calloc(srv->pool->n_backends ? srv->pool->n_backends : 1,
-					 sizeof(*w->tls_sessions));
 	if (srv->tls_up || srv->tls_edge)
 		w->tls_scratch = malloc(RH_TLS_RECORD);
-	if (!w->idle || !w->listeners || ((srv->tls_up || srv->tls_edge) && !w->tls_scratch) ||
-	    (srv->tls_up && !w->tls_sessions)) {
+	if (!w->listeners || ((srv->tls_up || srv->tls_edge) && !w->tls_scratch)) {
 		snprintf(err, errlen, "worker %u: out of memory", id);
 		goto fail;
 	}
@@ -186,7 +174,7 @@ start_draining(struct rh_worker *w)
 	for (size_t i = 0; i < w->n_listeners; i++)
 		if (!w->listeners[i].ep.closed)
 			rh_worker_close_ep(&w->listeners[i].ep);
-	rh_upstream_close_idle(w);
+	rh_upstream_close_idle(w, false);
 	struct rh_conn *c = w->conns;
 	while (c) {
 		struct rh_conn *next = rh_conn_next(c);
@@ -194,6 +182,25 @@ start_draining(struct rh_worker *w)
 		c = next;
 	}
 	rh_log_info("draining %u connection(s), at most %u ms", w->n_conns, w->srv->cfg->shutdown_ms);
+}
+
+/* The snapshot changed generation: its timeouts apply to timers armed from now on, and idle
+ * connections to backends that left are closed (each holds a reference that keeps the backend
+ * object alive). */
+static void
+apply_generation(struct rh_worker *w)
+{
+	const struct rh_settings *st = &w->snap->settings;
+
+	w->generation = w->snap->generation;
+	w->tq_header.duration_ms = st->client_header_ms;
+	w->tq_client_body.duration_ms = st->client_header_ms;
+	w->tq_idle.duration_ms = st->idle_ms;
+	w->tq_send.duration_ms = st->idle_ms;
+	w->tq_connect.duration_ms = st->connect_ms;
+	w->tq_upstream.duration_ms = st->upstream_read_ms;
+	w->tq_pool.duration_ms = st->idle_ms;
+	rh_upstream_close_idle(w, true);
 }
 
 static void *
@@ -205,16 +212,20 @@ worker_main(void *arg)
 
 	rh_log_set_thread_tag(w->tag);
 	rh_tls_worker_init(&w->bufs);
-	rh_pool_reader_register();
+	rh_rcu_reader_register();
 
 	for (;;) {
 		if (w->draining && (w->n_conns == 0 || w->now >= w->drain_deadline))
 			break;
 
-		rh_pool_reader_offline();
+		w->snap = NULL; /* nothing of the snapshot survives the quiescent state */
+		rh_rcu_reader_offline();
 		int n = epoll_wait(w->epfd, events, MAX_EVENTS, timeout);
-		rh_pool_reader_online();
+		rh_rcu_reader_online();
 		w->now = rh_clock_ms();
+		w->snap = rh_runtime_snapshot(w->srv->rt);
+		if (w->snap->generation != w->generation)
+			apply_generation(w);
 		if (n == -1 && errno != EINTR) {
 			rh_log_error("epoll_wait: %s", strerror(errno));
 			break;
@@ -271,9 +282,10 @@ worker_main(void *arg)
 	if (w->n_conns)
 		rh_log_warn("shutdown grace period over: closing %u connection(s)", w->n_conns);
 	rh_conn_free_all(w);
-	rh_upstream_close_idle(w);
+	rh_upstream_close_idle(w, false);
 	rh_upstream_reap(w);
-	rh_pool_reader_unregister();
+	w->snap = NULL;
+	rh_rcu_reader_unregister();
 	return NULL;
 }
 

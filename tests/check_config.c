@@ -70,7 +70,8 @@ static void load_err(const char *text, const char *suffix)
 	ck_assert_ptr_null(cfg.listens);
 	ck_assert_ptr_null(cfg.listens_tls);
 	ck_assert_ptr_null(cfg.certs);
-	ck_assert_ptr_null(cfg.hash_key);
+	ck_assert_int_eq(cfg.hash_key.kind, RH_HASH_URI);
+	ck_assert_uint_eq(cfg.hash_key.name_len, 0);
 	rh_config_finish(&cfg);
 }
 
@@ -125,7 +126,10 @@ START_TEST(minimal_defaults)
 	ck_assert(cfg.verify);
 	ck_assert_ptr_null(cfg.ca_file);
 	ck_assert_uint_eq(cfg.ca_file_line, 0);
-	ck_assert_str_eq(cfg.hash_key, "uri");
+	ck_assert_int_eq(cfg.hash_key.kind, RH_HASH_URI);
+	ck_assert_uint_eq(cfg.hash_key.name_len, 0);
+	ck_assert_str_eq(cfg.hash_key.name, "");
+	ck_assert_uint_eq(cfg.hash_balance_factor, 0);
 	ck_assert_uint_eq(cfg.n_listens_tls, 0);
 	ck_assert_ptr_null(cfg.listens_tls);
 	ck_assert_uint_eq(cfg.listen_tls_line, 0);
@@ -167,7 +171,7 @@ START_TEST(every_key)
 		"threads = 3\n"
 		"max_connections = 1000\n"
 		"[upstream]\n"
-		"algorithm = round_robin\n"
+		"algorithm = consistent_hash\n"
 		"hash_key = header:X-User\n"
 		"backend = 127.0.0.1:8081\n"
 		"backend = [::1]:8082 weight=7\n"
@@ -203,6 +207,8 @@ START_TEST(every_key)
 		"key = /etc/rh/a.key\n"
 		"[upstream]\n"
 		"x_forwarded_for = replace\n"
+		"hash_balance_factor = 125\n"
+		"backend = 10.0.0.2:80 weight=0\n"
 		"[limits]\n"
 		"max_body_size = 10m\n";
 	struct rh_config cfg;
@@ -216,9 +222,12 @@ START_TEST(every_key)
 	ck_assert_uint_eq(cfg.threads, 3);
 	ck_assert_uint_eq(cfg.max_connections, 1000);
 
-	ck_assert_int_eq(cfg.algorithm, RH_LB_ROUND_ROBIN);
-	ck_assert_str_eq(cfg.hash_key, "header:X-User");
-	ck_assert_uint_eq(cfg.n_backends, 3);
+	ck_assert_int_eq(cfg.algorithm, RH_LB_CONSISTENT_HASH);
+	ck_assert_int_eq(cfg.hash_key.kind, RH_HASH_HEADER);
+	ck_assert_str_eq(cfg.hash_key.name, "X-User");
+	ck_assert_uint_eq(cfg.hash_key.name_len, 6);
+	ck_assert_uint_eq(cfg.hash_balance_factor, 125);
+	ck_assert_uint_eq(cfg.n_backends, 4);
 	ck_assert_str_eq(cfg.backends[0].addr.text, "127.0.0.1:8081");
 	ck_assert_uint_eq(cfg.backends[0].line, 10);
 	ck_assert_str_eq(cfg.backends[1].addr.text, "[::1]:8082");
@@ -227,6 +236,9 @@ START_TEST(every_key)
 	ck_assert_uint_eq(cfg.backends[1].line, 11);
 	ck_assert_str_eq(cfg.backends[2].addr.text, "10.0.0.1:80");
 	ck_assert_uint_eq(cfg.backends[2].weight, 1000);
+	ck_assert_str_eq(cfg.backends[3].addr.text, "10.0.0.2:80");
+	ck_assert_uint_eq(cfg.backends[3].weight, 0);
+	ck_assert_uint_eq(cfg.backends[3].line, 45);
 	ck_assert_uint_eq(cfg.max_iterations, 1000000);
 	ck_assert_uint_eq(cfg.keepalive, 0);
 	ck_assert_str_eq(cfg.host_header, "example.com:8080");
@@ -370,7 +382,9 @@ START_TEST(other_values)
 		"[server]\r\n"
 		"threads: 1\r\n",
 		&cfg);
-	ck_assert_str_eq(cfg.hash_key, "cookie:session_id");
+	ck_assert_int_eq(cfg.hash_key.kind, RH_HASH_COOKIE);
+	ck_assert_str_eq(cfg.hash_key.name, "session_id");
+	ck_assert_uint_eq(cfg.hash_key.name_len, 10);
 	ck_assert_ptr_null(cfg.host_header);
 	ck_assert_ptr_null(cfg.ca_file);
 	ck_assert_ptr_null(cfg.sni);
@@ -467,6 +481,11 @@ START_TEST(shipped_example)
 	ck_assert_uint_eq(cfg.cert_warn_days, 14);
 	ck_assert_int_eq(cfg.x_forwarded_for, RH_XFF_APPEND);
 	ck_assert_uint_eq(cfg.max_body_size, 0);
+	ck_assert_int_eq(cfg.algorithm, RH_LB_ROUND_ROBIN);
+	ck_assert_int_eq(cfg.hash_key.kind, RH_HASH_URI);
+	ck_assert_uint_eq(cfg.hash_balance_factor, 0);
+	ck_assert_uint_eq(cfg.backends[0].weight, 1);
+	ck_assert_uint_eq(cfg.backends[1].weight, 1);
 	rh_config_finish(&cfg);
 }
 END_TEST
@@ -488,6 +507,13 @@ START_TEST(contract_example)
 	ck_assert_uint_eq(cfg.ca_file_line, 0);
 	ck_assert_ptr_null(cfg.host_header);
 	ck_assert_str_eq(cfg.admin_listen.text, "127.0.0.1:6189");
+	ck_assert_int_eq(cfg.algorithm, RH_LB_ROUND_ROBIN);
+	ck_assert_int_eq(cfg.hash_key.kind, RH_HASH_URI);
+	ck_assert_uint_eq(cfg.hash_key.name_len, 0);
+	ck_assert_uint_eq(cfg.hash_balance_factor, 0);
+	ck_assert_uint_eq(cfg.backends[0].weight, 1);
+	ck_assert_int_eq(cfg.x_forwarded_for, RH_XFF_APPEND);
+	ck_assert_uint_eq(cfg.max_body_size, 0);
 	rh_config_finish(&cfg);
 }
 END_TEST
@@ -670,6 +696,207 @@ START_TEST(finish_is_idempotent)
 }
 END_TEST
 
+START_TEST(algorithms)
+{
+	static const struct {
+		const char *value;
+		enum rh_lb_algorithm algorithm;
+	} cases[] = {
+		{"round_robin", RH_LB_ROUND_ROBIN},
+		{"weighted_round_robin", RH_LB_WEIGHTED_ROUND_ROBIN},
+		{"random", RH_LB_RANDOM},
+		{"consistent_hash", RH_LB_CONSISTENT_HASH},
+		{"least_conn", RH_LB_LEAST_CONN},
+		{"least_conn ; inline comment", RH_LB_LEAST_CONN},
+		{"random\t; tab before the comment", RH_LB_RANDOM},
+	};
+	char text[256];
+	struct rh_config cfg;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), BACKEND "algorithm = %s\n", cases[i].value);
+		load_ok(text, &cfg);
+		ck_assert_msg(cfg.algorithm == cases[i].algorithm, "%s: %d", cases[i].value, (int)cfg.algorithm);
+		/* the hash settings stay at their defaults whatever the algorithm */
+		ck_assert_int_eq(cfg.hash_key.kind, RH_HASH_URI);
+		ck_assert_uint_eq(cfg.hash_balance_factor, 0);
+		rh_config_finish(&cfg);
+		/* [upstream] before or after other sections, algorithm before the backends */
+		snprintf(text, sizeof(text), "[server]\nthreads = 1\n[upstream]\nalgorithm = %s\nbackend = 127.0.0.1:1\n",
+			 cases[i].value);
+		load_ok(text, &cfg);
+		ck_assert_int_eq(cfg.algorithm, cases[i].algorithm);
+		rh_config_finish(&cfg);
+	}
+	/* the last one wins, back to the default too */
+	load_ok(BACKEND "algorithm = least_conn\nalgorithm = consistent_hash\n", &cfg);
+	ck_assert_int_eq(cfg.algorithm, RH_LB_CONSISTENT_HASH);
+	rh_config_finish(&cfg);
+	load_ok(BACKEND "algorithm = random\n[server]\nthreads = 2\n[upstream]\nalgorithm = round_robin\n", &cfg);
+	ck_assert_int_eq(cfg.algorithm, RH_LB_ROUND_ROBIN);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(hash_key_values)
+{
+	static const struct {
+		const char *value;
+		enum rh_hash_key_kind kind;
+		const char *name;
+	} cases[] = {
+		{"uri", RH_HASH_URI, ""},
+		{"path", RH_HASH_PATH, ""},
+		{"client_ip", RH_HASH_CLIENT_IP, ""},
+		{"header:X-User", RH_HASH_HEADER, "X-User"},
+		{"header:x-user", RH_HASH_HEADER, "x-user"}, /* kept as written */
+		{"header:Host", RH_HASH_HEADER, "Host"},
+		{"header:a", RH_HASH_HEADER, "a"},
+		{"header:X-User ; inline comment", RH_HASH_HEADER, "X-User"},
+		{"header:!#$%&'*+-.^_`|~09azAZ", RH_HASH_HEADER, "!#$%&'*+-.^_`|~09azAZ"},
+		{"cookie:session_id", RH_HASH_COOKIE, "session_id"},
+		{"cookie:SID", RH_HASH_COOKIE, "SID"},
+		{"cookie:__Host-id", RH_HASH_COOKIE, "__Host-id"},
+		{"cookie:uri", RH_HASH_COOKIE, "uri"},
+		{"header:cookie", RH_HASH_HEADER, "cookie"},
+	};
+	char text[256];
+	char name[RH_HASH_KEY_NAME_MAX];
+	struct rh_config cfg;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), BACKEND "algorithm = consistent_hash\nhash_key = %s\n", cases[i].value);
+		load_ok(text, &cfg);
+		ck_assert_int_eq(cfg.algorithm, RH_LB_CONSISTENT_HASH);
+		ck_assert_msg(cfg.hash_key.kind == cases[i].kind, "%s: %d", cases[i].value, (int)cfg.hash_key.kind);
+		ck_assert_str_eq(cfg.hash_key.name, cases[i].name);
+		ck_assert_uint_eq(cfg.hash_key.name_len, strlen(cases[i].name));
+		rh_config_finish(&cfg);
+	}
+
+	/* the longest name, RH_HASH_KEY_NAME_MAX - 1 bytes, NUL-terminated */
+	memset(name, 'N', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(text, sizeof(text), BACKEND "hash_key = cookie:%s\n", name);
+	load_ok(text, &cfg);
+	ck_assert_int_eq(cfg.hash_key.kind, RH_HASH_COOKIE);
+	ck_assert_uint_eq(cfg.hash_key.name_len, RH_HASH_KEY_NAME_MAX - 1);
+	ck_assert_str_eq(cfg.hash_key.name, name);
+	rh_config_finish(&cfg);
+
+	/* the last one wins, and leaves nothing of an earlier name behind */
+	load_ok(BACKEND "hash_key = header:X-Long-Header-Name\nhash_key = cookie:id\n", &cfg);
+	ck_assert_int_eq(cfg.hash_key.kind, RH_HASH_COOKIE);
+	ck_assert_uint_eq(cfg.hash_key.name_len, 2);
+	ck_assert_mem_eq(cfg.hash_key.name, "id\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 19);
+	rh_config_finish(&cfg);
+	load_ok(BACKEND "hash_key = header:X-User\nhash_key = path\n", &cfg);
+	ck_assert_int_eq(cfg.hash_key.kind, RH_HASH_PATH);
+	ck_assert_uint_eq(cfg.hash_key.name_len, 0);
+	ck_assert_str_eq(cfg.hash_key.name, "");
+	rh_config_finish(&cfg);
+
+	/* accepted whatever the algorithm, before or after it: switching is a one-line change */
+	load_ok(BACKEND "hash_key = client_ip\n", &cfg);
+	ck_assert_int_eq(cfg.algorithm, RH_LB_ROUND_ROBIN);
+	ck_assert_int_eq(cfg.hash_key.kind, RH_HASH_CLIENT_IP);
+	rh_config_finish(&cfg);
+	load_ok(BACKEND "hash_key = header:X-User\nalgorithm = least_conn\n", &cfg);
+	ck_assert_int_eq(cfg.algorithm, RH_LB_LEAST_CONN);
+	ck_assert_int_eq(cfg.hash_key.kind, RH_HASH_HEADER);
+	ck_assert_str_eq(cfg.hash_key.name, "X-User");
+	rh_config_finish(&cfg);
+}
+END_TEST
+
+START_TEST(hash_balance_factor)
+{
+	static const struct {
+		const char *value;
+		unsigned factor;
+	} cases[] = {
+		{"0", 0}, {"000", 0}, {"101", 101}, {"125", 125}, {"150 ; inline comment", 150}, {"200", 200},
+		{"0125", 125}, {"9999", 9999}, {"10000", 10000},
+	};
+	char text[256];
+	struct rh_config cfg;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), BACKEND "algorithm = consistent_hash\nhash_balance_factor = %s\n",
+			 cases[i].value);
+		load_ok(text, &cfg);
+		ck_assert_msg(cfg.hash_balance_factor == cases[i].factor, "%s: %u", cases[i].value,
+			      cfg.hash_balance_factor);
+		rh_config_finish(&cfg);
+	}
+	/* the last one wins, also back to off */
+	load_ok(BACKEND "hash_balance_factor = 125\nhash_balance_factor = 0\n", &cfg);
+	ck_assert_uint_eq(cfg.hash_balance_factor, 0);
+	rh_config_finish(&cfg);
+	/* accepted whatever the algorithm */
+	static const char *const others[] = {"round_robin", "weighted_round_robin", "random", "least_conn"};
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		snprintf(text, sizeof(text), BACKEND "hash_balance_factor = 150\nhash_key = cookie:sid\nalgorithm = %s\n",
+			 others[i]);
+		load_ok(text, &cfg);
+		ck_assert_uint_eq(cfg.hash_balance_factor, 150);
+		ck_assert_int_eq(cfg.hash_key.kind, RH_HASH_COOKIE);
+		ck_assert_int_ne(cfg.algorithm, RH_LB_CONSISTENT_HASH);
+		rh_config_finish(&cfg);
+	}
+}
+END_TEST
+
+START_TEST(backend_weights)
+{
+	struct rh_config cfg;
+
+	/* 0 drains (no new requests) and is kept; 1000 is the top; options after spaces or tabs */
+	load_ok("[upstream]\n"
+		"backend = 127.0.0.1:1 weight=0\n"
+		"backend = 127.0.0.1:2 weight=1000\n"
+		"backend = 127.0.0.1:3\tweight=00\n"
+		"backend = 127.0.0.1:4  \t weight=5 ; comment\n"
+		"backend = [::1]:5 weight=1\n"
+		"backend = 127.0.0.1:6\n",
+		&cfg);
+	ck_assert_uint_eq(cfg.n_backends, 6);
+	ck_assert_uint_eq(cfg.backends[0].weight, 0);
+	ck_assert_str_eq(cfg.backends[0].addr.text, "127.0.0.1:1");
+	ck_assert_str_eq(cfg.backends[0].spec, "127.0.0.1:1");
+	ck_assert_uint_eq(cfg.backends[0].line, 2);
+	ck_assert_uint_eq(cfg.backends[1].weight, 1000);
+	ck_assert_uint_eq(cfg.backends[2].weight, 0);
+	ck_assert_uint_eq(cfg.backends[3].weight, 5);
+	ck_assert_str_eq(cfg.backends[3].spec, "127.0.0.1:4");
+	ck_assert_uint_eq(cfg.backends[4].weight, 1);
+	ck_assert_uint_eq(cfg.backends[5].weight, 1);
+	rh_config_finish(&cfg);
+
+	/* every backend drained is a legitimate state, with any algorithm */
+	load_ok("[upstream]\nalgorithm = weighted_round_robin\nbackend = 127.0.0.1:1 weight=0\n"
+		"backend = 127.0.0.1:2 weight=0\n",
+		&cfg);
+	ck_assert_uint_eq(cfg.n_backends, 2);
+	ck_assert_uint_eq(cfg.backends[0].weight, 0);
+	ck_assert_uint_eq(cfg.backends[1].weight, 0);
+	rh_config_finish(&cfg);
+	load_ok("[upstream]\nalgorithm = consistent_hash\nbackend = 127.0.0.1:1 weight=0\n", &cfg);
+	ck_assert_uint_eq(cfg.n_backends, 1);
+	ck_assert_uint_eq(cfg.backends[0].weight, 0);
+	rh_config_finish(&cfg);
+
+	/* a name drains each of its addresses */
+	load_ok("[upstream]\nbackend = localhost:8082 weight=0\n", &cfg);
+	ck_assert_uint_ge(cfg.n_backends, 1);
+	for (size_t i = 0; i < cfg.n_backends; i++) {
+		ck_assert_uint_eq(cfg.backends[i].weight, 0);
+		ck_assert_str_eq(cfg.backends[i].spec, "localhost:8082");
+	}
+	rh_config_finish(&cfg);
+}
+END_TEST
+
 START_TEST(err_unknown_key)
 {
 	load_err("[server]\nthreads = 2\nbogus = 1\n" BACKEND,
@@ -679,8 +906,8 @@ START_TEST(err_unknown_key)
 		 ":4: health_check.cert_warn: unknown key (valid in [health_check]: type, frequency, timeout, rise, fall, "
 		 "path, expect, tls, cert_warn_days)");
 	load_err(BACKEND "weight = 2\n",
-		 ":3: upstream.weight: unknown key (valid in [upstream]: algorithm, hash_key, backend, max_iterations, "
-		 "keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for)");
+		 ":3: upstream.weight: unknown key (valid in [upstream]: algorithm, hash_key, hash_balance_factor, "
+		 "backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for)");
 	load_err(BACKEND "[limits]\nmax_body = 1m\n",
 		 ":4: limits.max_body: unknown key (valid in [limits]: max_body_size)");
 	/* names are case-sensitive */
@@ -795,27 +1022,174 @@ END_TEST
 START_TEST(err_weight)
 {
 	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=1001\n",
-		 ":2: upstream.backend: bad weight '1001': out of range (1..1000)");
-	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=0\n",
-		 ":2: upstream.backend: bad weight '0': out of range (1..1000)");
+		 ":2: upstream.backend: bad weight '1001': out of range (0..1000, 0 drains)");
 	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=\n",
-		 ":2: upstream.backend: bad weight '': empty number (1..1000)");
+		 ":2: upstream.backend: bad weight '': empty number (0..1000, 0 drains)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=-1\n",
+		 ":2: upstream.backend: bad weight '-1': negative number (0..1000, 0 drains)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=2x\n",
+		 ":2: upstream.backend: bad weight '2x': not a number (trailing characters) (0..1000, 0 drains)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=99999999999999999999\n",
+		 ":2: upstream.backend: bad weight '99999999999999999999': out of range (0..1000, 0 drains)");
 	load_err("[upstream]\nbackend = 127.0.0.1:1 weight = 2\n",
 		 ":2: upstream.backend: unknown option 'weight = 2' (expected weight=N)");
 	load_err("[upstream]\nbackend = 127.0.0.1:1 backup\n",
 		 ":2: upstream.backend: unknown option 'backup' (expected weight=N)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=2 backup\n",
+		 ":2: upstream.backend: unknown option 'backup' (expected weight=N)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 Weight=2\n",
+		 ":2: upstream.backend: unknown option 'Weight=2' (expected weight=N)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=2 weight=3\n",
+		 ":2: upstream.backend: weight given twice");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=0\tweight=0\n",
+		 ":2: upstream.backend: weight given twice");
+	/* max_conns (CONFIG-CONTRACT.md) comes later: refused, not ignored */
+	load_err("[upstream]\nbackend = 127.0.0.1:1\nbackend = 127.0.0.1:2 max_conns=10\n",
+		 ":3: upstream.backend: 'max_conns' is not supported in this version (only weight=N)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=3 max_conns=10\n",
+		 ":2: upstream.backend: 'max_conns' is not supported in this version (only weight=N)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 max_conns=\n",
+		 ":2: upstream.backend: 'max_conns' is not supported in this version (only weight=N)");
 }
 END_TEST
 
 START_TEST(err_algorithm)
 {
-	load_err(BACKEND "algorithm = least_conn\n",
-		 ":3: upstream.algorithm: 'least_conn' is not supported in this version (use round_robin)");
-	load_err(BACKEND "algorithm = weighted_round_robin\n",
-		 ":3: upstream.algorithm: 'weighted_round_robin' is not supported in this version (use round_robin)");
-	load_err(BACKEND "algorithm = fastest\n",
-		 ":3: upstream.algorithm: unknown algorithm 'fastest' (valid: round_robin, weighted_round_robin, random, "
+	static const char *const bad[] = {
+		"fastest", "roundrobin", "round-robin", "Round_Robin", "LEAST_CONN", "leastconn", "least_connections",
+		"wrr", "weighted", "consistent", "hash", "consistent_hash(uri)", "random(2)", "round_robin,random",
+	};
+	char text[256], want[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), BACKEND "algorithm = %s\n", bad[i]);
+		snprintf(want, sizeof(want),
+			 ":3: upstream.algorithm: unknown algorithm '%s' (valid: round_robin, weighted_round_robin, "
+			 "random, consistent_hash, least_conn)",
+			 bad[i]);
+		load_err(text, want);
+	}
+	load_err(BACKEND "\nalgorithm =\n", ":4: upstream.algorithm: missing value");
+	/* a good one does not excuse a later bad one */
+	load_err(BACKEND "algorithm = random\nalgorithm = rand\n",
+		 ":4: upstream.algorithm: unknown algorithm 'rand' (valid: round_robin, weighted_round_robin, random, "
 		 "consistent_hash, least_conn)");
+	/* only in [upstream] */
+	load_err(BACKEND "[server]\nalgorithm = random\n",
+		 ":4: server.algorithm: unknown key (valid in [server]: listen, threads, max_connections, listen_tls, "
+		 "cert, key)");
+}
+END_TEST
+
+START_TEST(err_hash_key)
+{
+	static const char *const unknown[] = {
+		"url", "URI", "Path", "client-ip", "clientip", "ip", "src", "query", "host",
+		"header", "cookie", "header=X-User", "Header:X-User", "COOKIE:sid", "hdr(X-User)", "param:id",
+	};
+	char text[256], want[512];
+	char name[RH_HASH_KEY_NAME_MAX + 1];
+
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		snprintf(text, sizeof(text), BACKEND "hash_key = %s\n", unknown[i]);
+		snprintf(want, sizeof(want),
+			 ":3: upstream.hash_key: unknown hash key '%s' (valid: uri, path, client_ip, header:NAME, "
+			 "cookie:NAME)",
+			 unknown[i]);
+		load_err(text, want);
+	}
+	load_err(BACKEND "hash_key = header:\n",
+		 ":3: upstream.hash_key: 'header:': NAME must be a non-empty header name (letters, digits and "
+		 "!#$%&'*+-.^_`|~)");
+	load_err(BACKEND "hash_key = cookie:\n",
+		 ":3: upstream.hash_key: 'cookie:': NAME must be a non-empty cookie name (letters, digits and "
+		 "!#$%&'*+-.^_`|~)");
+	load_err(BACKEND "hash_key = header:X User\n",
+		 ":3: upstream.hash_key: 'header:X User': NAME must be a non-empty header name (letters, digits and "
+		 "!#$%&'*+-.^_`|~)");
+	load_err(BACKEND "hash_key = header: X-User\n",
+		 ":3: upstream.hash_key: 'header: X-User': NAME must be a non-empty header name (letters, digits and "
+		 "!#$%&'*+-.^_`|~)");
+	load_err(BACKEND "hash_key = header:X:Y\n",
+		 ":3: upstream.hash_key: 'header:X:Y': NAME must be a non-empty header name (letters, digits and "
+		 "!#$%&'*+-.^_`|~)");
+	load_err(BACKEND "hash_key = cookie:a=b\n",
+		 ":3: upstream.hash_key: 'cookie:a=b': NAME must be a non-empty cookie name (letters, digits and "
+		 "!#$%&'*+-.^_`|~)");
+	load_err(BACKEND "hash_key = cookie:a;b\n",
+		 ":3: upstream.hash_key: 'cookie:a;b': NAME must be a non-empty cookie name (letters, digits and "
+		 "!#$%&'*+-.^_`|~)");
+	load_err(BACKEND "hash_key = header:(X)\n",
+		 ":3: upstream.hash_key: 'header:(X)': NAME must be a non-empty header name (letters, digits and "
+		 "!#$%&'*+-.^_`|~)");
+	load_err(BACKEND "hash_key = header:caf\xc3\xa9\n",
+		 ":3: upstream.hash_key: 'header:caf\xc3\xa9': NAME must be a non-empty header name (letters, digits "
+		 "and !#$%&'*+-.^_`|~)");
+	load_err(BACKEND "hash_key = cookie:a\x01\n",
+		 ":3: upstream.hash_key: 'cookie:a\x01': NAME must be a non-empty cookie name (letters, digits and "
+		 "!#$%&'*+-.^_`|~)");
+	/* at most RH_HASH_KEY_NAME_MAX - 1 bytes */
+	memset(name, 'n', RH_HASH_KEY_NAME_MAX);
+	name[RH_HASH_KEY_NAME_MAX] = '\0';
+	snprintf(text, sizeof(text), BACKEND "hash_key = header:%s\n", name);
+	snprintf(want, sizeof(want), ":3: upstream.hash_key: 'header:%s': header name too long (64 bytes, at most 63)",
+		 name);
+	load_err(text, want);
+	snprintf(text, sizeof(text), BACKEND "hash_key = cookie:%s\n", name);
+	snprintf(want, sizeof(want), ":3: upstream.hash_key: 'cookie:%s': cookie name too long (64 bytes, at most 63)",
+		 name);
+	load_err(text, want);
+	snprintf(text, sizeof(text), BACKEND "hash_key = cookie:%s%s\n", name, name);
+	snprintf(want, sizeof(want),
+		 ":3: upstream.hash_key: 'cookie:%s%s': cookie name too long (128 bytes, at most 63)", name, name);
+	load_err(text, want);
+	load_err(BACKEND "hash_key =\n", ":3: upstream.hash_key: missing value");
+	/* only in [upstream] */
+	load_err(BACKEND "[health_check]\nhash_key = uri\n",
+		 ":4: health_check.hash_key: unknown key (valid in [health_check]: type, frequency, timeout, rise, "
+		 "fall, path, expect, tls, cert_warn_days)");
+}
+END_TEST
+
+START_TEST(err_hash_balance_factor)
+{
+	static const struct {
+		const char *value;
+		const char *why;
+	} range[] = {
+		{"10001", "out of range"},
+		{"4294967396", "out of range"},
+		{"99999999999999999999999", "out of range"},
+		{"-1", "negative number"},
+		{"-125", "negative number"},
+		{"+125", "not a number"},
+		{"1.25", "not a number (trailing characters)"},
+		{"125%", "not a number (trailing characters)"},
+		{"125 %", "not a number (trailing characters)"},
+		{"0x7d", "not a number (trailing characters)"},
+		{"off", "not a number"},
+		{"on", "not a number"},
+	};
+	static const char *const low[] = {"1", "50", "99", "100", "0100", "001"};
+	char text[256], want[512];
+
+	for (size_t i = 0; i < sizeof(range) / sizeof(range[0]); i++) {
+		snprintf(text, sizeof(text), BACKEND "hash_balance_factor = %s\n", range[i].value);
+		snprintf(want, sizeof(want), ":3: upstream.hash_balance_factor: '%s': %s (0 = off, or 101..10000)",
+			 range[i].value, range[i].why);
+		load_err(text, want);
+	}
+	for (size_t i = 0; i < sizeof(low) / sizeof(low[0]); i++) {
+		snprintf(text, sizeof(text), BACKEND "algorithm = consistent_hash\nhash_balance_factor = %s\n", low[i]);
+		snprintf(want, sizeof(want),
+			 ":4: upstream.hash_balance_factor: '%s': must be 0 (off) or above 100, e.g. 125 (a percent of "
+			 "the mean load: at 100 or less every backend may be full)",
+			 low[i]);
+		load_err(text, want);
+	}
+	load_err(BACKEND "hash_balance_factor =\n", ":3: upstream.hash_balance_factor: missing value");
+	load_err(BACKEND "[limits]\nhash_balance_factor = 125\n",
+		 ":4: limits.hash_balance_factor: unknown key (valid in [limits]: max_body_size)");
 }
 END_TEST
 
@@ -877,10 +1251,6 @@ END_TEST
 
 START_TEST(err_other_values)
 {
-	load_err(BACKEND "hash_key = path\n",
-		 ":3: upstream.hash_key: unknown hash key 'path' (valid: uri, client_ip, header:NAME, cookie:NAME)");
-	load_err(BACKEND "hash_key = header:\n",
-		 ":3: upstream.hash_key: 'header:': NAME must be a non-empty header/cookie name");
 	load_err(BACKEND "host_header = a b\n", ":3: upstream.host_header: space or control character in 'a b'");
 	load_err(BACKEND "[health_check]\ntype = http\n",
 		 ":4: health_check.type: 'http' is not supported in this version (use tcp or none)");
@@ -955,8 +1325,9 @@ START_TEST(err_max_body_size)
 	load_err("[limits]\nmax_body_size =\n" BACKEND, ":2: limits.max_body_size: missing value");
 	/* only in [limits] */
 	load_err(BACKEND "max_body_size = 1m\n",
-		 ":3: upstream.max_body_size: unknown key (valid in [upstream]: algorithm, hash_key, backend, "
-		 "max_iterations, keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for)");
+		 ":3: upstream.max_body_size: unknown key (valid in [upstream]: algorithm, hash_key, "
+		 "hash_balance_factor, backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, "
+		 "x_forwarded_for)");
 	load_err(BACKEND "[limit]\nmax_body_size = 1m\n",
 		 ":3: [limit]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin)");
 }
@@ -977,8 +1348,8 @@ START_TEST(err_syntax)
 	/* the first error wins, whoever finds it */
 	load_err(BACKEND "junk\nbogus = 1\n", ":3: syntax error: expected '[section]' or 'key = value'");
 	load_err(BACKEND "bogus = 1\njunk\n",
-		 ":3: upstream.bogus: unknown key (valid in [upstream]: algorithm, hash_key, backend, max_iterations, "
-		 "keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for)");
+		 ":3: upstream.bogus: unknown key (valid in [upstream]: algorithm, hash_key, hash_balance_factor, "
+		 "backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for)");
 }
 END_TEST
 
@@ -1143,6 +1514,11 @@ static void same_as_file(const char *text, size_t len)
 		ck_assert_uint_eq(from_mem.max_body_size, from_file.max_body_size);
 		ck_assert_uint_eq(from_mem.health_frequency_ms, from_file.health_frequency_ms);
 		ck_assert_uint_eq(from_mem.n_certs, from_file.n_certs);
+		ck_assert_int_eq(from_mem.algorithm, from_file.algorithm);
+		ck_assert_int_eq(from_mem.hash_key.kind, from_file.hash_key.kind);
+		ck_assert_uint_eq(from_mem.hash_key.name_len, from_file.hash_key.name_len);
+		ck_assert_mem_eq(from_mem.hash_key.name, from_file.hash_key.name, sizeof(from_file.hash_key.name));
+		ck_assert_uint_eq(from_mem.hash_balance_factor, from_file.hash_balance_factor);
 		rh_config_finish(&from_file);
 		rh_config_finish(&from_mem);
 	} else {
@@ -1172,6 +1548,12 @@ START_TEST(buffer_same_as_file)
 		"[upstream]\nbackend = 127.0.0.1:1\nthreads\0 = 1\n",
 		"\0",
 		("[server]\ncert = /a.pem\nlisten_tls = 127.0.0.1:443\n" BACKEND),
+		("[upstream]\nalgorithm = consistent_hash\nhash_key = cookie:sid\nhash_balance_factor = 125\n"
+		 "backend = 127.0.0.1:1 weight=0\nbackend = 127.0.0.1:2 weight=5\n"),
+		BACKEND "hash_key = header:\n",
+		BACKEND "hash_balance_factor = 100\n",
+		BACKEND "algorithm = fastest\n",
+		BACKEND "backend = 127.0.0.1:2 max_conns=4\n",
 	};
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
@@ -1321,6 +1703,10 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, finish_is_idempotent);
 	tcase_add_test(tc, x_forwarded_for);
 	tcase_add_test(tc, max_body_size);
+	tcase_add_test(tc, algorithms);
+	tcase_add_test(tc, hash_key_values);
+	tcase_add_test(tc, hash_balance_factor);
+	tcase_add_test(tc, backend_weights);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
@@ -1334,6 +1720,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, err_unresolvable);
 	tcase_add_test(tc, err_weight);
 	tcase_add_test(tc, err_algorithm);
+	tcase_add_test(tc, err_hash_key);
+	tcase_add_test(tc, err_hash_balance_factor);
 	tcase_add_test(tc, err_listen_tls);
 	tcase_add_test(tc, err_cert_key);
 	tcase_add_test(tc, err_sni);

@@ -35,6 +35,7 @@
 #include "roundhouse/config.h"
 #include "roundhouse/health.h"
 #include "roundhouse/log.h"
+#include "roundhouse/runtime.h"
 #include "roundhouse/tls.h"
 
 #define MAX_TEST_BACKENDS 4
@@ -120,7 +121,7 @@ drain(int lfd)
 struct fixture {
 	struct rh_config cfg;
 	struct rh_backend_conf bc[MAX_TEST_BACKENDS];
-	struct rh_pool pool;
+	struct rh_runtime rt;
 	struct rh_health *h;
 	struct rh_tls_upstream *tls; /* TLS probes only */
 	int lfd[MAX_TEST_BACKENDS]; /* listeners to drain, -1 for none */
@@ -128,12 +129,11 @@ struct fixture {
 	char logpath[64];
 };
 
-/* The config and the pool; fixture_health then makes the checker. */
+/* The config; fixture_health then makes snapshot #1 and the checker. */
 static void
 fixture_config(struct fixture *f, const uint16_t *ports, size_t n, uint32_t freq, uint32_t timeout,
 	       unsigned rise, unsigned fall)
 {
-	char err[RH_CONFIG_ERR_LEN] = "";
 
 	memset(f, 0, sizeof(*f));
 	for (size_t i = 0; i < MAX_TEST_BACKENDS; i++)
@@ -156,7 +156,6 @@ fixture_config(struct fixture *f, const uint16_t *ports, size_t n, uint32_t freq
 	f->cfg.rise = rise;
 	f->cfg.fall = fall;
 	f->saved_stderr = -1;
-	ck_assert_int_eq(rh_pool_init(&f->pool, &f->cfg, err, sizeof(err)), 0);
 }
 
 static void
@@ -164,12 +163,17 @@ fixture_health(struct fixture *f, const struct rh_tls_upstream *tls)
 {
 	char err[RH_CONFIG_ERR_LEN] = "";
 
-	f->h = rh_health_create(&f->pool, &f->cfg, tls, err, sizeof(err));
+	/* snapshot #1 from the finished config (the backends take their TLS names from it) */
+	ck_assert_int_eq(rh_runtime_init(&f->rt, 1), 0);
+	struct rh_snapshot *s = rh_snapshot_from_config(&f->rt, &f->cfg, NULL, true, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	rh_runtime_publish(&f->rt, s);
+	f->h = rh_health_create(&f->rt, &f->cfg, tls, err, sizeof(err));
 	ck_assert_msg(f->h != NULL, "rh_health_create: %s", err);
 
 	/* This thread reads views, so it is a QSBR reader; it stays offline except while peeking. */
-	rh_pool_reader_register();
-	rh_pool_reader_offline();
+	rh_rcu_reader_register();
+	rh_rcu_reader_offline();
 }
 
 static void
@@ -185,8 +189,8 @@ fixture_finish(struct fixture *f)
 {
 	rh_health_destroy(f->h);
 	rh_tls_upstream_destroy(f->tls);
-	rh_pool_reader_unregister();
-	rh_pool_finish(&f->pool);
+	rh_rcu_reader_unregister();
+	rh_runtime_finish(&f->rt);
 	for (size_t i = 0; i < MAX_TEST_BACKENDS; i++)
 		if (f->lfd[i] >= 0)
 			close(f->lfd[i]);
@@ -244,22 +248,22 @@ count(const char *text, const char *needle)
 	return n;
 }
 
-/* The live view's health as a string of '0'/'1' (at most <size> - 1 of them), and its generation. */
+/* The live snapshot's health as a string of '0'/'1' (at most <size> - 1 of them), and its generation. */
 static uint64_t
 peek_n(struct fixture *f, char *out, size_t size)
 {
-	const struct rh_backend_view *v;
+	const struct rh_snapshot *v;
 	uint64_t gen;
 	size_t n;
 
-	rh_pool_reader_online();
-	v = rh_pool_view(&f->pool);
+	rh_rcu_reader_online();
+	v = rh_runtime_snapshot(&f->rt);
 	n = v->n < size - 1 ? v->n : size - 1;
 	for (size_t i = 0; i < n; i++)
 		out[i] = v->healthy[i] ? '1' : '0';
 	out[n] = '\0';
 	gen = v->generation;
-	rh_pool_reader_offline();
+	rh_rcu_reader_offline();
 	return gen;
 }
 
@@ -716,13 +720,13 @@ START_TEST(test_create_checks)
 
 	fixture_config(&f, ports, 1, 50, 50, 1, 1);
 	f.cfg.health_tls = true;
-	h = rh_health_create(&f.pool, &f.cfg, NULL, err, sizeof(err));
+	h = rh_health_create(&f.rt, &f.cfg, NULL, err, sizeof(err));
 	ck_assert_ptr_null(h);
 	ck_assert_msg(strstr(err, "tls = true") != NULL, "%s", err);
 
 	/* type = none probes nothing: no context needed */
 	f.cfg.health_type = RH_HEALTH_NONE;
-	h = rh_health_create(&f.pool, &f.cfg, NULL, err, sizeof(err));
+	h = rh_health_create(&f.rt, &f.cfg, NULL, err, sizeof(err));
 	ck_assert_ptr_nonnull(h);
 	ck_assert(!rh_health_cert(h, 0, &c));
 	rh_health_destroy(h);

@@ -1,9 +1,10 @@
-/* Backends, the RCU-protected view of their health, and backend selection.
+/* Backend objects: one per backend address, stable for as long as the backend stays configured.
  *
- * struct rh_backend objects live as long as the process. The view (struct rh_backend_view) is an
- * immutable snapshot that the health thread replaces whole with rh_pool_publish(); workers read it
- * with rh_pool_view() inside a QSBR read-side section (any time their thread is online) and must not
- * keep the pointer past their next quiescent state. */
+ * A backend that stays from one runtime snapshot to the next (runtime.h) is the same object, so it
+ * keeps its idle connections, TLS sessions, health counter and in-flight counts. What each worker
+ * keeps of a backend lives in local[worker id], one cache line per worker: only that worker writes
+ * it. An object is freed when its last reference goes: each snapshot that lists it holds one, and so
+ * does each upstream connection to it (open or idle), never a request. */
 #ifndef RH_BACKEND_H
 #define RH_BACKEND_H
 
@@ -15,67 +16,75 @@
 
 #include "roundhouse/config.h"
 
+struct rh_upconn;
+struct ssl_session_st;
+
+/* What one worker keeps of one backend. Written by that worker only; <inflight> is also read (relaxed)
+ * by the others' least_conn and bounded-load picks. */
+struct rh_backend_local {
+	alignas(64) struct rh_upconn *idle_head; /* idle upstream connections, most recently used first */
+	unsigned idle_count;
+	atomic_uint_fast32_t inflight;       /* this worker's exchanges on this backend now */
+	struct ssl_session_st *tls_session;  /* the last TLS session the backend gave this worker */
+};
+
 struct rh_backend {
-	unsigned id;             /* index in rh_pool.backends, 0..n-1 */
-	struct rh_sockaddr addr; /* where to connect */
-	char name[RH_ADDR_TEXT_LEN]; /* shown in logs: the numeric address, "127.0.0.1:8081" */
-	unsigned weight;
-	/* hash of the last TLS failure logged for this backend (0: none since the last success), so
-	 * a broken backend is logged once per distinct reason, not once per request. Its own cache
-	 * line: the fields above are read on every request. */
+	uint64_t uid;               /* never reused within the process: identity for logs and tests */
+	struct rh_sockaddr addr;    /* where to connect */
+	char name[RH_ADDR_TEXT_LEN]; /* the numeric address, "127.0.0.1:8081": logs, the hash ring */
+	char spec[RH_ADDR_TEXT_LEN]; /* as written in the file, "localhost:8081" */
+	char *tls_name;             /* TLS: the SNI sent and the name verified ([upstream] sni, else the
+	                               host of <spec>); no SNI is sent when it is an IP address */
+	bool tls_name_is_ip;
+
+	/* The control thread's own (no other thread reads these). */
+	unsigned health_counter; /* HAProxy's rise/fall counter, see control.c */
+	bool up;                 /* health as the control thread last decided it */
+	uint64_t mark;           /* scratch for building snapshots */
+
+	atomic_uint_fast32_t refs;
+	atomic_bool retired; /* left the live snapshot: workers close their idle connections to it */
+	/* hash of the last TLS failure logged (0: none since the last success), so a broken backend
+	 * is logged once per distinct reason, not once per request; any worker writes it */
 	alignas(64) atomic_uint_fast32_t tls_failure_logged;
+
+	unsigned n_local;
+	struct rh_backend_local local[]; /* [n_local]: one per worker */
 };
 
-struct rh_backend_view {
-	uint64_t generation;   /* 1 for the first view, +1 per publication */
-	size_t n;              /* == pool->n_backends */
-	size_t n_healthy;
-	struct rh_backend **backends; /* all backends, in config order */
-	uint8_t *healthy;             /* healthy[i] for backends[i] */
-};
+/* A new backend for <bc> with one reference (the caller's) and room for <n_workers> workers, up as
+ * <initially_up> says. <sni>: [upstream] sni or NULL. NULL when memory ran out. Any thread. */
+struct rh_backend *rh_backend_create(const struct rh_backend_conf *bc, const char *sni,
+				     unsigned n_workers, bool initially_up);
 
-struct rh_pool {
-	struct rh_backend *backends;
-	size_t n_backends;
-	struct rh_backend_view *live; /* RCU-protected: rcu_dereference / rcu_xchg_pointer only */
-	alignas(64) atomic_uint_fast64_t rr_counter; /* survives view swaps */
-};
+static inline void
+rh_backend_ref(struct rh_backend *b)
+{
+	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+}
 
-/* Builds the backends from <cfg> and publishes view #1 with every backend healthy. Returns 0, or -1
- * with a message in <err>. Main thread, before workers start. */
-int rh_pool_init(struct rh_pool *pool, const struct rh_config *cfg, char *err, size_t errlen);
+/* Drops a reference; the last one frees <b> (and the TLS sessions it holds). Any thread; the caller
+ * must not touch <b> afterwards. */
+void rh_backend_unref(struct rh_backend *b);
 
-/* Frees the backends and the live view. After every reader has stopped (workers joined). */
-void rh_pool_finish(struct rh_pool *pool);
+/* Exchanges in flight on <b>, summed over the workers (each count read relaxed: a snapshot in time,
+ * good enough for balancing). */
+static inline uint32_t
+rh_backend_inflight(const struct rh_backend *b)
+{
+	uint32_t sum = 0;
 
-/* The current view. Caller: a registered QSBR thread that is online (or the only thread running). */
-const struct rh_backend_view *rh_pool_view(struct rh_pool *pool);
+	for (unsigned i = 0; i < b->n_local; i++)
+		sum += (uint32_t)atomic_load_explicit(&b->local[i].inflight, memory_order_relaxed);
+	return sum;
+}
 
-/* Publishes a new view where backend i is healthy iff <healthy>[i] (n_backends entries), then waits
- * for a grace period (urcu_qsbr_synchronize_rcu) and frees the old view. Returns 0, or -1 if memory
- * ran out (the old view stays). Writer thread only (the health thread; never a registered reader).
- * One writer at a time. */
-int rh_pool_publish(struct rh_pool *pool, const uint8_t *healthy);
-
-/* Round-robin selection: looks at no more than <max_iterations> candidates, each taking one tick of
- * the shared counter (so a skipped dead backend does not skew the share of the others), and returns
- * the first healthy one, or NULL when none of those looked at is healthy (or the view is empty).
- * <max_iterations> is an upper bound: a view with no healthy backend returns NULL at once without
- * touching the counter. <key> is for hashing algorithms (ignored by round-robin). Any reader thread;
- * lock-free, no allocation. */
-struct rh_backend *rh_pool_select(struct rh_pool *pool, const struct rh_backend_view *view,
-				  uint64_t key, unsigned max_iterations);
-
-/* (addition) QSBR reader-side calls. Each does what urcu_qsbr_<same name> does; readers (workers,
- * tests) should prefer these, because in a ThreadSanitizer build they also tell TSan about the grace
- * period: liburcu is not instrumented, so without them TSan cannot see that a reader's last use of a
- * view happens before rh_pool_publish() frees it, and reports a false race. In other builds they are
- * plain calls into liburcu. rh_pool_reader_offline/quiescent/unregister must be called by a thread
- * that has finished with every view pointer it holds. */
-void rh_pool_reader_register(void);
-void rh_pool_reader_unregister(void);
-void rh_pool_reader_quiescent(void);
-void rh_pool_reader_offline(void);
-void rh_pool_reader_online(void);
+/* Single-writer counter updates: a relaxed load and store, no locked instruction. */
+static inline void
+rh_counter_add(atomic_uint_fast32_t *c, int32_t d)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + (uint_fast32_t)d,
+			      memory_order_relaxed);
+}
 
 #endif

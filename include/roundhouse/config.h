@@ -32,6 +32,23 @@ enum rh_lb_algorithm {
 	RH_LB_LEAST_CONN,
 };
 
+/* [upstream] hash_key: what consistent_hash hashes. */
+enum rh_hash_key_kind {
+	RH_HASH_URI,       /* the request target as sent, query included */
+	RH_HASH_PATH,      /* the target without its query */
+	RH_HASH_CLIENT_IP, /* the client's address */
+	RH_HASH_HEADER,    /* the value of the first header <name> */
+	RH_HASH_COOKIE,    /* the value of cookie <name> */
+};
+
+#define RH_HASH_KEY_NAME_MAX 64
+
+struct rh_hash_key {
+	enum rh_hash_key_kind kind;
+	unsigned name_len;                /* header or cookie name, else 0 */
+	char name[RH_HASH_KEY_NAME_MAX];  /* NUL-terminated */
+};
+
 enum rh_health_type {
 	RH_HEALTH_TCP,
 	RH_HEALTH_HTTP,
@@ -43,7 +60,7 @@ enum rh_health_type {
 struct rh_backend_conf {
 	struct rh_sockaddr addr;
 	char spec[RH_ADDR_TEXT_LEN]; /* as written in the file, "localhost:8082" */
-	unsigned weight;             /* " weight=N", default 1 */
+	unsigned weight;             /* " weight=N", default 1; 0 drains it (no new requests) */
 	unsigned line;               /* line of the file it came from */
 };
 
@@ -71,7 +88,7 @@ struct rh_config {
 	size_t n_certs;
 
 	/* [upstream] */
-	enum rh_lb_algorithm algorithm; /* only round_robin is accepted in this version */
+	enum rh_lb_algorithm algorithm; /* default round_robin */
 	struct rh_backend_conf *backends;
 	size_t n_backends;
 	unsigned max_iterations; /* default 256 */
@@ -83,7 +100,8 @@ struct rh_config {
 	bool verify;             /* default true */
 	char *ca_file;           /* NULL: the system store, RH_DEFAULT_CA_FILE */
 	unsigned ca_file_line;
-	char *hash_key;          /* kept for consistent_hash; default "uri" */
+	struct rh_hash_key hash_key;  /* consistent_hash: what it hashes; default uri */
+	unsigned hash_balance_factor; /* consistent_hash bounded load, percent of the mean; 0 = off */
 	enum rh_xff_mode x_forwarded_for; /* "x_forwarded_for": append (default), replace or off */
 
 	/* [health_check] */

@@ -1,5 +1,5 @@
 /* The health thread: its own epoll loop, TCP-connect probes of every backend in parallel every
- * `frequency`, each bounded by `timeout`; rise/fall counters; a new view is published only when some
+ * `frequency`, each bounded by `timeout`; rise/fall counters; a new snapshot is published only when some
  * backend's health changes, and each transition is logged once:
  *   "backend 127.0.0.1:343 down: Connection refused"  /  "backend 127.0.0.1:8081 up"
  * (the reason is strerror() of the connect error, or "timeout after N ms").
@@ -20,17 +20,18 @@
 #include <stdint.h>
 #include <time.h>
 
-struct rh_pool;
+struct rh_runtime;
 struct rh_config;
 struct rh_health;
 struct rh_tls_upstream;
 
-/* Allocates the checker for <pool> with the [health_check] settings of <cfg> (both must outlive it).
+/* Allocates the checker for the backends of <rt>'s live snapshot with the [health_check] settings
+ * of <cfg> (both must outlive it). The checker's thread becomes <rt>'s one writer once started.
  * <tls> is the upstream TLS context the probes use when cfg->health_tls is set (it must outlive the
  * checker too); pass NULL for plain TCP probes (it is ignored when cfg->health_tls is false).
  * cfg->health_tls with a NULL <tls> is a programming error and fails (unless type = none, where
  * nothing probes). Returns NULL with a message in <err> on failure. Main thread. */
-struct rh_health *rh_health_create(struct rh_pool *pool, const struct rh_config *cfg,
+struct rh_health *rh_health_create(struct rh_runtime *rt, const struct rh_config *cfg,
 				   const struct rh_tls_upstream *tls, char *err, size_t errlen);
 
 /* Starts the thread; the first round of probes begins at once. Returns 0 or -1 (errno set). */
@@ -44,7 +45,7 @@ void rh_health_stop(struct rh_health *h);
 /* Frees <h> (stopped first). Accepts NULL. */
 void rh_health_destroy(struct rh_health *h);
 
-/* (addition) How many views the health thread has published so far: one per round in which some
+/* (addition) How many snapshots the health thread has published so far: one per round in which some
  * backend's health changed. Any thread; for tests and stats. */
 uint64_t rh_health_publications(const struct rh_health *h);
 
@@ -59,7 +60,7 @@ struct rh_health_cert {
 };
 
 /* Copies into *<out> what the last completed TLS handshake with backend <backend> (its index in
- * pool->backends) showed. False when there is none yet (plain TCP probes, no handshake has
+ * the live snapshot's backends) showed. False when there is none yet (plain TCP probes, no handshake has
  * completed, or <backend> is out of range). A failed handshake leaves the previous record in place
  * (its checked_at tells how old it is). Any thread, any time between create and destroy (a short
  * mutex against the health thread; not for the request path). */

@@ -1,7 +1,11 @@
 /* Upstream connections: non-blocking connects to backends and the worker's keep-alive pool of idle
- * ones (per backend, most recently used first, bounded by `keepalive`). An idle connection stays
- * registered in epoll: any event on it (the backend closed it or sent bytes nobody asked for) closes
- * it at once, so a dead one is never handed to a request. */
+ * ones (on the backend object, this worker's entry: most recently used first, bounded by
+ * `keepalive`). An idle connection stays registered in epoll: any event on it (the backend closed it
+ * or sent bytes nobody asked for) closes it at once, so a dead one is never handed to a request.
+ *
+ * Each upstream connection holds a reference to its backend, so a backend that left the snapshot
+ * lives until its last connection is gone. A connection with an owner counts as one exchange in
+ * flight on its backend (least_conn, bounded-load hashing). */
 #ifndef RH_UPSTREAM_H
 #define RH_UPSTREAM_H
 
@@ -18,6 +22,7 @@ struct rh_upconn {
 	struct rh_conn *owner;     /* the client connection using it; NULL while idle */
 	struct rh_upconn *next;    /* idle list, free list or closed list */
 	struct rh_upconn *prev;    /* idle list */
+	bool in_flight;            /* counted in the backend's and the worker's in-flight numbers */
 	struct rh_timer timer;     /* idle expiry while pooled */
 	bool idle;                 /* in the worker's idle list */
 	bool connecting;
@@ -25,22 +30,24 @@ struct rh_upconn {
 	bool wrote;                /* a byte of the current request reached it */
 };
 
-/* An upstream connection to <backend> for <owner>: a pooled one if any, else a new non-blocking
- * connect (<up>->connecting set while it completes). NULL with errno when the connect failed at once.
- * Worker thread. */
+/* An upstream connection to <backend> for <owner>: a pooled one if any (unless <fresh_only>), else
+ * a new non-blocking connect (<up>->connecting set while it completes). NULL with errno when the
+ * connect failed at once. Worker thread. */
 struct rh_upconn *rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend,
 				      struct rh_conn *owner, bool fresh_only);
 
-/* Gives <up> back after a complete exchange: pooled if there is room, else closed. */
-void rh_upstream_release(struct rh_worker *w, struct rh_upconn *up);
+/* Gives <up> back after a complete exchange: pooled if there is room (<keepalive> per backend on
+ * this worker), else closed. */
+void rh_upstream_release(struct rh_worker *w, struct rh_upconn *up, unsigned keepalive);
 
 /* Closes <up> (whatever its state) and recycles it after the current event batch. */
 void rh_upstream_close(struct rh_worker *w, struct rh_upconn *up);
 
-/* Closes every idle connection (shutdown). */
-void rh_upstream_close_idle(struct rh_worker *w);
+/* Closes the worker's idle connections: all of them (shutdown), or with <retired_only> those to
+ * backends that left the snapshot. */
+void rh_upstream_close_idle(struct rh_worker *w, bool retired_only);
 
-/* Recycles upconns closed during the batch. */
+/* Recycles upconns closed during the batch and drops their backend references. */
 void rh_upstream_reap(struct rh_worker *w);
 
 #endif

@@ -1,6 +1,8 @@
 /* A worker: one thread, one epoll loop, its own SO_REUSEPORT listener per listen address, its own
- * connections, buffers, timers and upstream keep-alive pool. Nothing here is shared between workers
- * except struct rh_server (read-only after start, plus the stop flag) and the RCU-protected pool. */
+ * connections, buffers and timers. Nothing here is shared between workers except struct rh_server
+ * (read-only after start, plus the stop flag) and the RCU-published runtime snapshot; what a worker
+ * keeps of a backend (idle connections, TLS session, in-flight count) is its own entry on the
+ * backend object (backend.h). */
 #ifndef RH_WORKER_H
 #define RH_WORKER_H
 
@@ -15,7 +17,8 @@
 #include "roundhouse/timer.h"
 
 struct rh_config;
-struct rh_pool;
+struct rh_runtime;
+struct rh_snapshot;
 struct rh_tls_upstream;
 struct rh_tls_edge;
 struct ssl_session_st;
@@ -60,10 +63,8 @@ rh_ep_note_events(struct rh_ep *ep, uint32_t events)
 
 /* Shared by all threads; read-only once workers run, except <stopping>. */
 struct rh_server {
-	const struct rh_config *cfg;
-	struct rh_pool *pool;
-	struct rh_http_limits limits;
-	struct rh_span host_header; /* [upstream] host_header; len 0 when unset */
+	const struct rh_config *cfg; /* what cannot change while running: listeners, threads, shutdown */
+	struct rh_runtime *rt;       /* the live snapshot: everything a request reads */
 	unsigned conns_per_worker; /* max_connections split across workers */
 	struct rh_tls_upstream *tls_up; /* TLS to the backends, or NULL */
 	struct rh_tls_edge *tls_edge;   /* certificates for listen_tls, or NULL */
@@ -76,12 +77,6 @@ struct rh_server {
 struct rh_listener {
 	struct rh_ep ep;
 	const struct rh_tls_edge *tls; /* a listen_tls address: clients start with a handshake */
-};
-
-/* Idle upstream connections to one backend, most recently used first. */
-struct rh_idle_list {
-	struct rh_upconn *head;
-	unsigned count;
 };
 
 struct rh_worker_stats {
@@ -111,6 +106,10 @@ struct rh_worker {
 	size_t n_listeners;
 
 	uint64_t now; /* ms, refreshed once per loop turn */
+	/* The live snapshot, read once per loop turn while the thread is online; never kept past the
+	 * turn (the quiescent state is the epoll_wait between turns). */
+	const struct rh_snapshot *snap;
+	uint64_t generation; /* of the last snapshot whose settings were applied */
 
 	/* one queue per kind of timeout, see timer.h */
 	struct rh_timer_queue tq_header;      /* client_header: whole head must arrive (408) */
@@ -126,7 +125,6 @@ struct rh_worker {
 	struct rh_http_request req;   /* parser scratch: valid only within one call */
 	struct rh_http_response resp; /* likewise */
 
-	struct rh_idle_list *idle; /* [n_backends] */
 	struct rh_conn *conns;     /* all open client connections (for shutdown) */
 	unsigned n_conns;
 	struct rh_conn *free_conns;
@@ -141,7 +139,6 @@ struct rh_worker {
 	uint64_t drain_deadline;
 	uint64_t last_connect_log; /* rate limit for upstream failure logs */
 
-	struct ssl_session_st **tls_sessions; /* [n_backends]: last session per backend (TLS upstream) */
 	char *tls_scratch;                    /* RH_TLS_RECORD bytes: small spans gathered for a write */
 
 	struct rh_worker_stats stats;

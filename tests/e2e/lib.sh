@@ -298,7 +298,7 @@ write_ini() {
         echo "max_connections = ${INI_MAX_CONNECTIONS:-1000}"
         if [[ -n ${INI_SERVER_EXTRA:-} ]]; then printf '%s\n' "$INI_SERVER_EXTRA"; fi
         echo "[upstream]"
-        echo "algorithm = round_robin"
+        echo "algorithm = ${INI_ALGORITHM:-round_robin}"
         local p
         for p in $backends; do echo "backend = 127.0.0.1:$p"; done
         echo "keepalive = ${INI_KEEPALIVE:-64}"

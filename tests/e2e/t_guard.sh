@@ -3,8 +3,11 @@
 #  1. [timeouts] idle: a keep-alive client that sits after a response is closed after about idle
 #     (not before, and not never); one that started a new head is under client_header instead (408).
 #  2. [upstream] max_iterations: with 1, a selection that looks at a down backend answers 502
-#     "no healthy upstream" instead of looking further (round robin over A and a down backend,
-#     one worker: exactly every other request).
+#     "no healthy upstream" instead of looking further. Consistent hashing keeps a down backend's
+#     points on the ring (so its keys come back when it recovers): over A and a down backend, the
+#     URIs whose first point is the down one get 502, the others A, each the same every time.
+#     Round robin never looks at a down backend at all (the snapshot lists only live ones), so
+#     max_iterations = 1 still sends everything to A.
 #  3. round robin skips a backend marked down without even trying it: after the "down" line no
 #     connect to it is attempted (no "upstream ...: connect" line in the log), although the retry on
 #     the next backend would make every request succeed anyway.
@@ -60,15 +63,21 @@ pass "a partial head after a response gets 408 after $ms ms (client_header 3s), 
 INI_THREADS=1 write_ini "$E2E_TMP/rr.ini" "$PX_RR" "$PA $PDEAD"
 start_proxy "$E2E_TMP/rr.ini" proxy-rr
 RR_LOG=$PROXY_LOG
-# ... and the same with max_iterations = 1
-INI_THREADS=1 write_ini "$E2E_TMP/one.ini" "$PX_ONE" "$PA $PDEAD" "max_iterations = 1"
+# ... and consistent hashing with max_iterations = 1 (plus round robin with 1, in proxy-rr1)
+alloc_port PX_RR1
+INI_THREADS=1 INI_ALGORITHM=consistent_hash write_ini "$E2E_TMP/one.ini" "$PX_ONE" "$PA $PDEAD" \
+    "max_iterations = 1" "hash_key = uri"
 start_proxy "$E2E_TMP/one.ini" proxy-one
 ONE_LOG=$PROXY_LOG
+INI_THREADS=1 write_ini "$E2E_TMP/rr1.ini" "$PX_RR1" "$PA $PDEAD" "max_iterations = 1"
+start_proxy "$E2E_TMP/rr1.ini" proxy-rr1
+RR1_LOG=$PROXY_LOG
 
 down_line="backend 127.0.0.1:$PDEAD down"
 _marked_down() { [[ $(log_count "$1" "$down_line") -ge 1 ]]; }
 wait_until 3 _marked_down "$RR_LOG" || fail "dead backend :$PDEAD not marked down within 3 s (proxy-rr)"
 wait_until 3 _marked_down "$ONE_LOG" || fail "dead backend :$PDEAD not marked down within 3 s (proxy-one)"
+wait_until 3 _marked_down "$RR1_LOG" || fail "dead backend :$PDEAD not marked down within 3 s (proxy-rr1)"
 # the log lines that come after the down mark
 mark_rr=$(wc -l <"$RR_LOG")
 mark_one=$(wc -l <"$ONE_LOG")
@@ -91,29 +100,33 @@ pass "20 requests all 200 from A; no connect to the down backend :$PDEAD after i
 
 # ---------------------------------------------------------------- 2. max_iterations
 
-# One worker, so one counter ticked only by these requests: with max_iterations = 1 every other
-# selection looks only at the down backend and answers 502 at once; the others get A.
-seq=""
+# Consistent hashing, max_iterations = 1: each URI looks at its first point on the ring only. With
+# A and the down backend about half the URIs start at the down one: those answer 502 at once, the
+# others A, and a URI answers the same way every time.
 n502=0 n200=0
-for i in $(seq 1 10); do
-    req "http://127.0.0.1:$PX_ONE/"
-    case $STATUS in
-        200)
-            assert_eq "$BACKEND" A "proxy-one request $i: X-Backend"
-            n200=$((n200 + 1))
-            seq+=A
-            ;;
-        502)
-            assert_contains "$BODY" "no healthy upstream" "proxy-one request $i: 502 body"
-            n502=$((n502 + 1))
-            seq+=x
-            ;;
-        *) fail "proxy-one request $i: expected 200 or 502, got $STATUS ($BODY)" ;;
-    esac
+for i in $(seq 1 20); do
+    first=""
+    for round in 1 2; do
+        req "http://127.0.0.1:$PX_ONE/k$i"
+        case $STATUS in
+            200) assert_eq "$BACKEND" A "proxy-one /k$i: X-Backend"; got=A ;;
+            502) assert_contains "$BODY" "no healthy upstream" "proxy-one /k$i: 502 body"; got=x ;;
+            *) fail "proxy-one /k$i: expected 200 or 502, got $STATUS ($BODY)" ;;
+        esac
+        [[ -z $first || $first == "$got" ]] || fail "proxy-one /k$i: $first then $got: a key must land the same way each time"
+        first=$got
+    done
+    if [[ $first == A ]]; then n200=$((n200 + 1)); else n502=$((n502 + 1)); fi
 done
-[[ $n200 == 5 && $n502 == 5 && ($seq == AxAxAxAxAx || $seq == xAxAxAxAxA) ]] ||
-    fail "max_iterations = 1 with A and a down backend: expected 200 and 502 'no healthy upstream' to alternate (5 each), got $seq (A = 200, x = 502)"
+[[ $n200 -ge 2 && $n502 -ge 2 ]] ||
+    fail "max_iterations = 1 with A and a down backend on the ring: expected some URIs 200 and some 502 'no healthy upstream', got $n200 x 200 and $n502 x 502"
+# round robin with max_iterations = 1: the down backend is not a candidate, so all go to A
+for i in $(seq 1 10); do
+    req "http://127.0.0.1:$PX_RR1/"
+    assert_status 200 "proxy-rr1 request $i (round robin, max_iterations = 1)"
+    assert_eq "$BACKEND" A "proxy-rr1 request $i: X-Backend"
+done
 after=$(tail -n +"$((mark_one + 1))" "$ONE_LOG")
 n=$(grep -cE -- "$fail_re" <<<"$after" || true)
 [[ $n == 0 ]] || fail "proxy-one tried the backend marked down: $(grep -E -- "$fail_re" <<<"$after" | head -n 3)"
-pass "max_iterations = 1: 200 and 502 'no healthy upstream' alternate ($seq); default (proxy-rr): all 20 were 200"
+pass "max_iterations = 1: consistent hashing answers $n200 URIs from A and $n502 with 502 'no healthy upstream' (the same each time); round robin: all 10 from A; default (proxy-rr): all 20 were 200"

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(cfg.n_backends >= 1 && cfg.backends != NULL);
 	for (size_t i = 0; i < cfg.n_backends; i++) {
 		CHECK(cfg.backends[i].addr.len > 0 && cfg.backends[i].addr.text[0] != '\0');
-		CHECK(cfg.backends[i].weight >= 1 && cfg.backends[i].weight <= 1000);
+		CHECK(cfg.backends[i].weight <= 1000); /* 0 drains */
 		CHECK(cfg.backends[i].line >= 1);
 	}
 	CHECK(cfg.n_listens + cfg.n_listens_tls >= 1);
@@ -45,7 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	      cfg.x_forwarded_for == RH_XFF_OFF);
 	CHECK(cfg.max_body_size <= RH_CONFIG_MAX_BODY_SIZE);
 	CHECK(cfg.expect_lo >= 100 && cfg.expect_lo <= cfg.expect_hi && cfg.expect_hi <= 599);
-	CHECK(cfg.hash_key != NULL && cfg.health_path != NULL && cfg.health_path[0] == '/');
+	CHECK(cfg.algorithm >= RH_LB_ROUND_ROBIN && cfg.algorithm <= RH_LB_LEAST_CONN);
+	CHECK(cfg.hash_key.kind >= RH_HASH_URI && cfg.hash_key.kind <= RH_HASH_COOKIE);
+	CHECK(cfg.hash_key.name_len < RH_HASH_KEY_NAME_MAX && strlen(cfg.hash_key.name) == cfg.hash_key.name_len);
+	CHECK((cfg.hash_key.kind == RH_HASH_HEADER || cfg.hash_key.kind == RH_HASH_COOKIE) == (cfg.hash_key.name_len > 0));
+	CHECK(cfg.hash_balance_factor == 0 || (cfg.hash_balance_factor > 100 && cfg.hash_balance_factor <= 10000));
+	CHECK(cfg.health_path != NULL && cfg.health_path[0] == '/');
 	CHECK(!cfg.health_tls || cfg.tls || cfg.health_type == RH_HEALTH_NONE);
 	rh_config_finish(&cfg);
 	CHECK(cfg.path == NULL && cfg.backends == NULL);
