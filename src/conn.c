@@ -398,9 +398,11 @@ enum outcome {
 	EX_ABORTED,   /* cut off: the client went away, or the response could not be completed */
 };
 
-/* Where every exchange ends, whichever way (the access log, per-backend statistics and passive
- * health hook in here): the upstream connection goes back to the pool only after a complete
- * exchange with nothing left over, else it is closed; the serialized heads are given back. */
+/* Where every exchange ends, whichever way (the worker's statistics are counted here, and the
+ * access log, per-backend counters and passive health reports are to hook in here too): the
+ * upstream connection goes back to the pool only after a complete exchange with nothing left
+ * over, else it is closed (either way it stops counting as in flight); the serialized heads are
+ * given back. */
 static void
 exchange_end(struct rh_conn *c, enum outcome how)
 {

@@ -511,7 +511,7 @@ round_finish(struct rh_health *h)
 }
 
 
-/* Initial state from the live snapshot (#1: every backend as [health_check] initial says): an up
+/* Initial state from the live snapshot (#1: every backend up): an up
  * backend starts with a full counter, so with fall = 1 a dead backend goes down on the first round. */
 static void
 state_init(struct rh_health *h)

@@ -574,6 +574,13 @@ START_TEST(test_key_uri_path)
 	ck_assert_uint_eq(key_of(RH_HASH_PATH, NULL, nq, "10.0.0.1"), hash_str("/a/b"));
 	ck_assert_uint_eq(key_of(RH_HASH_PATH, NULL, abs, "10.0.0.1"), hash_str("/a/b"));
 	ck_assert_uint_eq(key_of(RH_HASH_URI, NULL, nq, "10.0.0.1"), key_of(RH_HASH_PATH, NULL, nq, "10.0.0.2"));
+	/* an absolute target with an empty path or a bare query is the "/" it is forwarded as */
+	const char *root = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+	const char *abs_empty = "GET http://h HTTP/1.1\r\nHost: h\r\n\r\n";
+	const char *abs_query = "GET http://h?q=1 HTTP/1.1\r\nHost: h\r\n\r\n";
+	ck_assert_uint_eq(key_of(RH_HASH_URI, NULL, abs_empty, "10.0.0.1"), key_of(RH_HASH_URI, NULL, root, "10.0.0.1"));
+	ck_assert_uint_eq(key_of(RH_HASH_URI, NULL, abs_query, "10.0.0.1"), hash_str("/?q=1"));
+	ck_assert_uint_eq(key_of(RH_HASH_PATH, NULL, abs_query, "10.0.0.1"), hash_str("/"));
 }
 END_TEST
 
@@ -600,6 +607,9 @@ START_TEST(test_key_header)
 	ck_assert_uint_eq(key_of(RH_HASH_HEADER, "X-User", two, "10.0.0.1"), hash_str("alice"));
 	ck_assert_uint_eq(key_of(RH_HASH_HEADER, "x-user", bob, "10.0.0.1"), hash_str("bob"));
 	ck_assert_uint_eq(key_of(RH_HASH_HEADER, "X-User", none, "10.0.0.1"), RH_LB_NO_KEY);
+	/* the first line decides even when empty: no key, not the second line's */
+	const char *empty_first = "GET / HTTP/1.1\r\nHost: h\r\nX-User:\r\nX-User: bob\r\n\r\n";
+	ck_assert_uint_eq(key_of(RH_HASH_HEADER, "X-User", empty_first, "10.0.0.1"), RH_LB_NO_KEY);
 }
 END_TEST
 
@@ -620,6 +630,9 @@ START_TEST(test_key_cookie)
 	ck_assert_uint_eq(key_of(RH_HASH_COOKIE, "sid", other, "10.0.0.1"), RH_LB_NO_KEY);
 	ck_assert_uint_eq(key_of(RH_HASH_COOKIE, "sid", no_cookie, "10.0.0.1"), RH_LB_NO_KEY);
 	ck_assert_uint_eq(key_of(RH_HASH_COOKIE, "sid", empty, "10.0.0.1"), RH_LB_NO_KEY);
+	/* the first sid found decides, even when empty */
+	const char *empty_then = "GET / HTTP/1.1\r\nHost: h\r\nCookie: sid=\r\nCookie: sid=x\r\n\r\n";
+	ck_assert_uint_eq(key_of(RH_HASH_COOKIE, "sid", empty_then, "10.0.0.1"), RH_LB_NO_KEY);
 }
 END_TEST
 

@@ -38,7 +38,7 @@ struct rh_backend {
 	bool tls_name_is_ip;
 
 	/* The control thread's own (no other thread reads these). */
-	unsigned health_counter; /* HAProxy's rise/fall counter, see control.c */
+	unsigned health_counter; /* HAProxy's rise/fall counter, see health.c */
 	bool up;                 /* health as the control thread last decided it */
 	uint64_t mark;           /* scratch for building snapshots */
 

@@ -1,5 +1,5 @@
 /* The client connection state machine: read and parse a request head, pick a backend, stream the
- * request to it and the response back, then the next (pipelined) request. See DESIGN.md. */
+ * request to it and the response back, then the next (pipelined) request. See docs/architecture.md. */
 #ifndef RH_CONN_H
 #define RH_CONN_H
 

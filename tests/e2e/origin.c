@@ -1,7 +1,7 @@
 /*
  * origin — the test backend for roundhouse's end-to-end tests.
  *
- *   origin --port N --name NAME [--host 127.0.0.1] [--idle-close-ms MS]
+ *   origin --port N --name NAME [--host 127.0.0.1] [--idle-close-ms MS] [--delay-ms MS]
  *          [--tls-cert FILE --tls-key FILE [--tls-min 1.2|1.3] [--tls-max 1.2|1.3]]
  *   origin --pattern N          write N pattern bytes to stdout and exit
  *   origin --digest             print "len=N fnv=HEX" of stdin (as /sink does) and exit
@@ -46,6 +46,8 @@
  * HTTP/1.0 requests are answered and then the connection is closed; HTTP/1.1
  * connections are kept alive unless the request says "Connection: close".
  * --idle-close-ms MS closes a connection that waits more than MS for a request.
+ * --delay-ms MS delays every response except /stats by MS (0..60000) after the head is read: a
+ * uniformly slow backend (least_conn tests).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -84,6 +86,7 @@
 
 static const char *g_name = "origin";
 static int g_idle_ms = 60000;
+static int g_delay_ms; /* --delay-ms: every response but /stats waits this long */
 static atomic_ulong g_accepts, g_requests, g_raw_accepts;
 static atomic_ulong g_tls_full, g_tls_resumed; /* of connections counted in g_accepts */
 static atomic_ulong g_raw_tls_full, g_raw_tls_resumed, g_raw_tls_failed;
@@ -666,6 +669,11 @@ static int serve(struct conn *c, struct req *r)
             if (c->tls_hdr[0])
                 atomic_fetch_add(c->tls_resumed ? &g_tls_resumed : &g_tls_full, 1);
         }
+        if (g_delay_ms > 0) {
+            struct timespec ts = {.tv_sec = g_delay_ms / 1000, .tv_nsec = (long)(g_delay_ms % 1000) * 1000000L};
+            while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+        }
     }
 
     if (strcmp(r->path, "/echo") == 0 &&
@@ -1007,7 +1015,7 @@ out:
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: origin --port N --name NAME [--host 127.0.0.1] [--idle-close-ms MS]\n"
+    fprintf(f, "usage: origin --port N --name NAME [--host 127.0.0.1] [--idle-close-ms MS] [--delay-ms MS]\n"
                "              [--tls-cert FILE --tls-key FILE [--tls-min 1.2|1.3] [--tls-max 1.2|1.3]]\n"
                "       origin --pattern N\n"
                "       origin --digest < FILE\n");
@@ -1055,6 +1063,11 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--idle-close-ms") == 0 && v) {
             g_idle_ms = atoi(v);
+            i++;
+        } else if (strcmp(a, "--delay-ms") == 0 && v) {
+            g_delay_ms = atoi(v);
+            if (g_delay_ms < 0 || g_delay_ms > 60000)
+                g_delay_ms = 0;
             i++;
         } else if (strcmp(a, "--tls-cert") == 0 && v) {
             tls_cert = v;
