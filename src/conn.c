@@ -1171,8 +1171,8 @@ step_read_head(struct rh_conn *c)
 	for (;;) {
 		struct rh_buf *in = c->in;
 		if (head_worth_parsing(c, in)) {
-			int r = rh_http_parse_request(in->data + in->start, rh_buf_len(in), &w->snap->settings.limits,
-						      &w->req);
+			int r = rh_http_parse_request(in->data + in->start, rh_buf_len(in),
+						      &w->snap->settings.limits, &w->req);
 			if (r > 0) {
 				start_exchange(c, r, false);
 				return ST_AGAIN;

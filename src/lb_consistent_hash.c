@@ -5,9 +5,15 @@
  * The ring holds 160 points per unit of (GCD-reduced) weight for every backend with weight > 0,
  * healthy or not: a backend that goes down keeps its points and pick steps over them, so only its
  * keys move (each to the next healthy point clockwise), and they come back to it when it recovers.
- * A draining backend (weight 0) has no points, so again only its keys move. The table is rebuilt for
- * every snapshot (health included), but from the same points, so the ring itself only changes when
- * the backend set or the weights do. */
+ * A draining backend (weight 0) has no points, so again only its keys move. The ring depends on the
+ * backend set and the weights only, so a snapshot that only changes health shares it
+ * (table_ignores_health): a backend going down costs no MD5 and no sort.
+ *
+ * The ring is capped at RING_MAX_POINTS (16 MiB): a file with thousands of heavy backends would
+ * otherwise ask for 160 points per unit of weight each (1000 backends of weight 1000: 160 million
+ * points, 1.3 GB). Above the cap every backend keeps the same share of points, weight for weight,
+ * and its points are the first ones of its own sequence, so a backend's points do not depend on
+ * which other backends exist beyond the scale. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +26,8 @@
 
 #define DIGESTS_PER_WEIGHT 40 /* libketama: 40 MD5 digests per unit of weight, 4 points each */
 #define POINTS_PER_DIGEST 4
+#define RING_MAX_POINTS (UINT32_C(1) << 21)
+#define RING_MAX_DIGESTS (RING_MAX_POINTS / POINTS_PER_DIGEST)
 
 /* Spreads keyless requests: t * this visits the ring like a Weyl sequence (odd, 2^64 / phi). */
 #define KEYLESS_STEP UINT64_C(0x9e3779b97f4a7c15)
@@ -44,25 +52,35 @@ point_cmp(const void *a, const void *b)
 	return (x->index > y->index) - (x->index < y->index);
 }
 
+/* MD5 digests (4 points each) for a backend of weight <w> when the weights add up to <total>
+ * (DIGESTS_PER_WEIGHT per unit, scaled down to fit RING_MAX_DIGESTS; at least one for w > 0). */
+static uint64_t
+digests_of(unsigned w, uint64_t total)
+{
+	uint64_t d = (uint64_t)w * DIGESTS_PER_WEIGHT;
+
+	if (w == 0 || total * DIGESTS_PER_WEIGHT <= RING_MAX_DIGESTS)
+		return d;
+	d = d * RING_MAX_DIGESTS / (total * DIGESTS_PER_WEIGHT);
+	return d ? d : 1;
+}
+
 /* The ring of <s>'s backends with weight > 0 (healthy or not) into *<table>: 0, or -1 when memory
- * ran out (or the ring would not fit in memory). Control thread, when the snapshot is built. */
+ * ran out. Control thread, when the snapshot is built. */
 static int
 chash_build(const struct rh_snapshot *s, void **table)
 {
-	size_t n = 0;
+	uint64_t total = 0, n = 0;
 
 	*table = NULL;
-	for (size_t i = 0; i < s->n; i++) {
-		size_t pts;
-		if (__builtin_mul_overflow((size_t)s->weights[i],
-					   (size_t)(DIGESTS_PER_WEIGHT * POINTS_PER_DIGEST), &pts) ||
-		    __builtin_add_overflow(n, pts, &n))
-			return -1;
-	}
+	if (s->n > UINT32_MAX)
+		return -1;
+	for (size_t i = 0; i < s->n; i++)
+		total += s->weights[i]; /* at most 1000 each */
+	for (size_t i = 0; i < s->n; i++)
+		n += digests_of(s->weights[i], total) * POINTS_PER_DIGEST;
 	if (n == 0)
 		return 0; /* nothing selectable: pick answers NULL from n_up */
-	if (s->n > UINT32_MAX || n > (SIZE_MAX - sizeof(struct chash_ring)) / sizeof(struct chash_point))
-		return -1;
 
 	struct chash_ring *r = malloc(sizeof(*r) + n * sizeof(r->p[0]));
 	if (!r)
@@ -70,7 +88,7 @@ chash_build(const struct rh_snapshot *s, void **table)
 	r->n = n;
 	size_t k = 0;
 	for (size_t i = 0; i < s->n; i++) {
-		size_t digests = (size_t)s->weights[i] * DIGESTS_PER_WEIGHT;
+		size_t digests = (size_t)digests_of(s->weights[i], total);
 
 		for (size_t d = 0; d < digests; d++) {
 			char text[RH_ADDR_TEXT_LEN + 24];
@@ -92,10 +110,10 @@ chash_build(const struct rh_snapshot *s, void **table)
 	return 0;
 }
 
-static void
-chash_free(void *table)
+size_t
+rh_lb_consistent_hash_points(const void *table)
 {
-	free(table);
+	return table ? ((const struct chash_ring *)table)->n : 0;
 }
 
 /* The first point of <r> at or after <pos>, clockwise (wrapping to 0). */
@@ -131,7 +149,7 @@ capacity(unsigned f, uint64_t total, unsigned w, uint64_t up_weight)
 }
 
 /* The backend for <key>: the first point clockwise from the key's position whose backend is healthy,
- * has weight > 0, is not in <tried> and (with a balance factor) is below its capacity. Each point
+ * is not in <tried> and (with a balance factor) is below its capacity. Each point
  * looked at counts against <max_iterations>. Any worker, within its RCU read side; no allocation,
  * no write to shared memory except the round-robin counter for keyless requests. */
 static struct rh_backend *
@@ -165,7 +183,7 @@ chash_pick(const struct rh_snapshot *s, const void *table, uint64_t key,
 
 		if (++i == r->n)
 			i = 0;
-		if (!s->healthy[idx] || s->weights[idx] == 0 || rh_lb_tried_has(tried, b))
+		if (!s->healthy[idx] || rh_lb_tried_has(tried, b)) /* weight 0 has no points */
 			continue;
 		if (f != 0 && rh_backend_inflight(b) >= capacity(f, total, s->weights[idx], s->up_weight))
 			continue;
@@ -177,7 +195,7 @@ chash_pick(const struct rh_snapshot *s, const void *table, uint64_t key,
 const struct rh_lb_ops rh_lb_consistent_hash = {
 	.name = "consistent_hash",
 	.uses_key = true,
+	.table_ignores_health = true,
 	.build = chash_build,
-	.free = chash_free,
 	.pick = chash_pick,
 };

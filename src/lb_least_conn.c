@@ -55,6 +55,5 @@ least_conn_pick(const struct rh_snapshot *s, const void *table, uint64_t key,
 const struct rh_lb_ops rh_lb_least_conn = {
 	.name = "least_conn",
 	.build = lb_weights_build,
-	.free = lb_weights_free,
 	.pick = least_conn_pick,
 };

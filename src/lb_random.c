@@ -29,6 +29,5 @@ random_pick(const struct rh_snapshot *s, const void *table, uint64_t key,
 const struct rh_lb_ops rh_lb_random = {
 	.name = "random",
 	.build = lb_weights_build,
-	.free = lb_weights_free,
 	.pick = random_pick,
 };

@@ -157,12 +157,6 @@ nomem:
 	return -1;
 }
 
-static void
-wrr_free(void *table)
-{
-	free(table);
-}
-
 static struct rh_backend *
 wrr_pick(const struct rh_snapshot *s, const void *table, uint64_t key,
 	 const struct rh_lb_tried *tried, unsigned max_iterations)
@@ -187,6 +181,5 @@ wrr_pick(const struct rh_snapshot *s, const void *table, uint64_t key,
 const struct rh_lb_ops rh_lb_weighted_round_robin = {
 	.name = "weighted_round_robin",
 	.build = wrr_build,
-	.free = wrr_free,
 	.pick = wrr_pick,
 };

@@ -42,12 +42,6 @@ lb_weights_build(const struct rh_snapshot *s, void **table)
 	return 0;
 }
 
-static inline void
-lb_weights_free(void *table)
-{
-	free(table);
-}
-
 /* A uniform number in [0, <n>), n > 0. */
 static inline uint64_t
 lb_weights_rand_below(uint64_t n)

@@ -17,6 +17,13 @@
 
 #define MAX_URI 8192
 
+/* An algorithm's table and the snapshots using it. Snapshots are built and freed by the writer
+ * alone, so the count needs no atomics. */
+struct rh_lb_table_ref {
+	unsigned refs;
+	void *table;
+};
+
 /* ThreadSanitizer cannot see liburcu's synchronisation: the library is not instrumented, so neither
  * the publication (rcu_xchg_pointer -> rcu_dereference) nor the grace period (reader quiescent state
  * -> writer's synchronize_rcu returns) is a happens-before edge for TSan. We state both edges with
@@ -103,10 +110,12 @@ snapshot_alloc(size_t n, size_t host_len)
 }
 
 /* Everything after the backends, weights and settings are in place: weights reduced by their GCD,
- * health read from the backends, the selectable list, the generation and the algorithm's table.
- * Returns <s>, or NULL (and frees it) when the table could not be built. */
+ * health read from the backends, the selectable list, the generation and the algorithm's table
+ * (<share>'s, when <share> has the same backends and weights and the table does not depend on
+ * health; else built). Returns <s>, or NULL (and frees it) when memory ran out. */
 static struct rh_snapshot *
-snapshot_finish(struct rh_runtime *rt, struct rh_snapshot *s, const struct rh_lb_ops *lb)
+snapshot_finish(struct rh_runtime *rt, struct rh_snapshot *s, const struct rh_lb_ops *lb,
+		const struct rh_snapshot *share)
 {
 	uint64_t g = 0;
 
@@ -124,11 +133,20 @@ snapshot_finish(struct rh_runtime *rt, struct rh_snapshot *s, const struct rh_lb
 	s->rt = rt;
 	s->generation = ++rt->generation;
 	s->lb = lb;
-	if (lb->build(s, &s->lb_table) == -1) {
-		s->lb = NULL; /* nothing to free */
-		rh_snapshot_free(s);
-		return NULL;
+	if (share && share->lb == lb && lb->table_ignores_health) {
+		s->lb_ref = share->lb_ref;
+		s->lb_ref->refs++;
+	} else {
+		s->lb_ref = malloc(sizeof(*s->lb_ref));
+		if (!s->lb_ref || lb->build(s, &s->lb_ref->table) == -1) {
+			free(s->lb_ref);
+			s->lb_ref = NULL;
+			rh_snapshot_free(s);
+			return NULL;
+		}
+		s->lb_ref->refs = 1;
 	}
+	s->lb_table = s->lb_ref->table;
 	return s;
 }
 
@@ -192,7 +210,7 @@ rh_snapshot_from_config(struct rh_runtime *rt, const struct rh_config *cfg,
 		s->backends[i] = b;
 		s->weights[i] = bc->weight;
 	}
-	s = snapshot_finish(rt, s, rh_lb_ops_of(cfg->algorithm));
+	s = snapshot_finish(rt, s, rh_lb_ops_of(cfg->algorithm), NULL);
 	if (s)
 		return s;
 nomem:
@@ -217,7 +235,7 @@ rh_snapshot_with_health(struct rh_runtime *rt, const struct rh_snapshot *prev)
 		rh_backend_ref(s->backends[i]);
 		s->weights[i] = prev->weights[i];
 	}
-	return snapshot_finish(rt, s, prev->lb);
+	return snapshot_finish(rt, s, prev->lb, prev);
 }
 
 void
@@ -225,8 +243,10 @@ rh_snapshot_free(struct rh_snapshot *s)
 {
 	if (!s)
 		return;
-	if (s->lb && s->lb->free)
-		s->lb->free(s->lb_table);
+	if (s->lb_ref && --s->lb_ref->refs == 0) {
+		free(s->lb_ref->table);
+		free(s->lb_ref);
+	}
 	for (size_t i = 0; i < s->n; i++)
 		rh_backend_unref(s->backends[i]);
 	free(s);

@@ -77,13 +77,15 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 	w->bufs.large.max_free = 1024;
 	w->bufs.small.max_free = 4096;
 
-	rh_timer_queue_init(&w->tq_header, cfg->client_header_ms, false);
-	rh_timer_queue_init(&w->tq_client_body, cfg->client_header_ms, true);
-	rh_timer_queue_init(&w->tq_idle, cfg->idle_ms, false);
-	rh_timer_queue_init(&w->tq_send, cfg->idle_ms, true);
-	rh_timer_queue_init(&w->tq_connect, cfg->connect_ms, false);
-	rh_timer_queue_init(&w->tq_upstream, cfg->upstream_read_ms, true);
-	rh_timer_queue_init(&w->tq_pool, cfg->idle_ms, false);
+	/* durations come from the snapshot's settings, at the first loop turn (apply_generation),
+	 * before any timer is armed */
+	rh_timer_queue_init(&w->tq_header, 0, false);
+	rh_timer_queue_init(&w->tq_client_body, 0, true);
+	rh_timer_queue_init(&w->tq_idle, 0, false);
+	rh_timer_queue_init(&w->tq_send, 0, true);
+	rh_timer_queue_init(&w->tq_connect, 0, false);
+	rh_timer_queue_init(&w->tq_upstream, 0, true);
+	rh_timer_queue_init(&w->tq_pool, 0, false);
 	rh_timer_queue_init(&w->tq_linger, 5000, false); /* as nginx's lingering_timeout */
 
 	w->listeners = calloc(cfg->n_listens + cfg->n_listens_tls, sizeof(*w->listeners));

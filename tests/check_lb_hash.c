@@ -636,6 +636,51 @@ START_TEST(test_key_cookie)
 }
 END_TEST
 
+/* A file of many heavy backends: the ring stays within its cap (2^21 points, 16 MiB) instead of
+ * 160 points per unit of weight (50 backends of weight 1000 and 50 of 499: 12 million points,
+ * 96 MB), and keys still follow the weights. */
+START_TEST(test_ring_cap)
+{
+	enum { N = 100 };
+	struct rh_runtime rt;
+	struct rh_config cfg;
+	struct rh_backend_conf *bc = calloc(N, sizeof(*bc));
+	char err[RH_CONFIG_ERR_LEN] = "";
+	unsigned heavy = 0;
+
+	ck_assert_ptr_nonnull(bc);
+	keys_init();
+	memset(&cfg, 0, sizeof(cfg));
+	for (unsigned i = 0; i < N; i++)
+		conf_backend(&bc[i], FIRST_PORT + i, i % 2 ? 499 : 1000);
+	cfg.backends = bc;
+	cfg.n_backends = N;
+	cfg.algorithm = RH_LB_CONSISTENT_HASH;
+	cfg.max_iterations = 256;
+	cfg.hash_key.kind = RH_HASH_URI;
+	ck_assert_int_eq(rh_runtime_init(&rt, 1), 0);
+	struct rh_snapshot *s = rh_snapshot_from_config(&rt, &cfg, NULL, true, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	size_t points = rh_lb_consistent_hash_points(s->lb_table);
+	ck_assert_uint_le(points, (size_t)1 << 21);
+	ck_assert_uint_ge(points, ((size_t)1 << 21) - N * 4);
+	for (unsigned i = 0; i < N_KEYS; i++) {
+		struct rh_backend *b = pick(s, keys[i], NULL);
+		ck_assert_ptr_nonnull(b);
+		for (unsigned j = 0; j < N; j += 2)
+			heavy += b == s->backends[j];
+	}
+	double share = pct(heavy, N_KEYS), want = 100.0 * 1000 / 1499;
+	printf("lb_hash ring cap: 100 backends of weight 1000/499 -> %zu points (uncapped %u); "
+	       "weight-1000 half %.2f%% of keys (want %.2f%%)\n",
+	       points, 50 * 1499 * 160, share, want);
+	ck_assert_msg(share > want - 1.5 && share < want + 1.5, "heavy share %.2f%%", share);
+	rh_runtime_publish(&rt, s);
+	rh_runtime_finish(&rt);
+	free(bc);
+}
+END_TEST
+
 /* A request without the cookie is spread (NO_KEY), one with it always goes to the same backend. */
 START_TEST(test_key_pick_end_to_end)
 {
@@ -675,6 +720,7 @@ lb_hash_suite(void)
 	tcase_add_test(ring, test_no_key_spread);
 	tcase_add_test(ring, test_bounded_load);
 	tcase_add_test(ring, test_bounded_load_hot_keys);
+	tcase_add_test(ring, test_ring_cap);
 	tcase_add_test(ring, test_tried);
 	suite_add_tcase(s, ring);
 

@@ -371,6 +371,61 @@ START_TEST(test_with_health)
 }
 END_TEST
 
+/* A health change shares a table that does not depend on health (the hash ring: no MD5 and no
+ * sort again) and builds again one that does (the smooth schedule); a config change builds anew. */
+START_TEST(test_table_sharing)
+{
+	struct fixture f;
+	struct rh_runtime rt;
+	struct rh_snapshot *a, *h, *h2, *c;
+
+	fixture_init(&f, RH_LB_CONSISTENT_HASH);
+	f.cfg.hash_key.kind = RH_HASH_URI;
+	add_backend(&f, 9001, 1);
+	add_backend(&f, 9002, 1);
+	add_backend(&f, 9003, 1);
+	ck_assert_int_eq(rh_runtime_init(&rt, 1), 0);
+	a = build(&rt, &f, NULL, true);
+	rh_runtime_publish(&rt, a);
+	a->backends[1]->up = false;
+	h = rh_snapshot_with_health(&rt, a);
+	ck_assert_ptr_nonnull(h);
+	ck_assert_ptr_nonnull(h->lb_table);
+	ck_assert_ptr_eq(h->lb_table, a->lb_table);
+	rh_runtime_publish(&rt, h); /* frees a: the ring stays, h holds it */
+	for (unsigned i = 0; i < 1000; i++) {
+		uint64_t key = rh_lb_hash(&i, sizeof(i));
+		struct rh_backend *b = h->lb->pick(h, h->lb_table, key, NULL, 256);
+		ck_assert_ptr_nonnull(b);
+		ck_assert_ptr_ne(b, h->backends[1]);
+	}
+	h->backends[1]->up = true;
+	h2 = rh_snapshot_with_health(&rt, h);
+	ck_assert_ptr_nonnull(h2);
+	ck_assert_ptr_eq(h2->lb_table, h->lb_table);
+	rh_runtime_publish(&rt, h2);
+	c = build(&rt, &f, h2, true); /* same file again: a new ring, h2's stays until h2 goes */
+	ck_assert_ptr_ne(c->lb_table, h2->lb_table);
+	rh_runtime_publish(&rt, c);
+	rh_runtime_finish(&rt);
+
+	fixture_init(&f, RH_LB_WEIGHTED_ROUND_ROBIN);
+	add_backend(&f, 9001, 2);
+	add_backend(&f, 9002, 1);
+	ck_assert_int_eq(rh_runtime_init(&rt, 1), 0);
+	a = build(&rt, &f, NULL, true);
+	rh_runtime_publish(&rt, a);
+	a->backends[0]->up = false;
+	h = rh_snapshot_with_health(&rt, a);
+	ck_assert_ptr_nonnull(h);
+	ck_assert_ptr_ne(h->lb_table, a->lb_table); /* the schedule lists live backends only */
+	rh_runtime_publish(&rt, h);
+	for (unsigned i = 0; i < 10; i++)
+		ck_assert_ptr_eq(pick(h), h->backends[1]);
+	rh_runtime_finish(&rt);
+}
+END_TEST
+
 /* An upstream connection's reference keeps a backend alive after the last snapshot listing it. */
 START_TEST(test_connection_reference)
 {
@@ -775,6 +830,7 @@ runtime_suite(void)
 	tcase_add_test(tc, test_duplicate_entries);
 	tcase_add_test(tc, test_stable_objects);
 	tcase_add_test(tc, test_with_health);
+	tcase_add_test(tc, test_table_sharing);
 	tcase_add_test(tc, test_connection_reference);
 	tcase_add_test(tc, test_pick_nothing);
 	suite_add_tcase(s, tc);

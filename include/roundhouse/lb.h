@@ -51,9 +51,12 @@ rh_lb_tried_add(struct rh_lb_tried *t, const struct rh_backend *b)
 struct rh_lb_ops {
 	const char *name; /* as in [upstream] algorithm */
 	bool uses_key;    /* the request's hash key is computed only for these */
-	/* 0 with *<table> set (NULL is a valid table), or -1 when memory ran out. */
+	/* The table depends on the backend set and weights only, not on health: a snapshot that only
+	 * changes health shares its predecessor's table instead of building it again. */
+	bool table_ignores_health;
+	/* 0 with *<table> set (NULL is a valid table), or -1 when memory ran out. A table is one
+	 * allocation: the snapshot gives it back with free(). */
 	int (*build)(const struct rh_snapshot *s, void **table);
-	void (*free)(void *table);
 	struct rh_backend *(*pick)(const struct rh_snapshot *s, const void *table, uint64_t key,
 				   const struct rh_lb_tried *tried, unsigned max_iterations);
 };
@@ -63,6 +66,9 @@ extern const struct rh_lb_ops rh_lb_weighted_round_robin;
 extern const struct rh_lb_ops rh_lb_random;
 extern const struct rh_lb_ops rh_lb_least_conn;
 extern const struct rh_lb_ops rh_lb_consistent_hash;
+
+/* Points on consistent_hash's ring <table> (for tests: the ring is capped, see lb_consistent_hash.c). */
+size_t rh_lb_consistent_hash_points(const void *table);
 
 /* The ops of <a>. */
 const struct rh_lb_ops *rh_lb_ops_of(enum rh_lb_algorithm a);

@@ -25,6 +25,7 @@
 
 struct rh_backend;
 struct rh_lb_ops;
+struct rh_lb_table_ref;
 
 /* The settings a request uses: a copy of what the config says, owned by the snapshot. */
 struct rh_settings {
@@ -54,7 +55,9 @@ struct rh_snapshot {
 	uint64_t up_weight;            /* sum of their weights */
 
 	const struct rh_lb_ops *lb;
-	void *lb_table;                /* lb->build's, freed with the snapshot */
+	void *lb_table;                /* lb->build's */
+	struct rh_lb_table_ref *lb_ref; /* owns lb_table, shared by the snapshots that differ only in
+	                                   health when lb->table_ignores_health (writer only) */
 };
 
 /* Exchanges in flight on one worker, all backends together (for bounded-load hashing). */
