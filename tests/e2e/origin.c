@@ -657,6 +657,15 @@ static int do_echo(struct conn *c, struct req *r, bool *keep)
 }
 
 /* Serve one request. 0 keep going, 1 close now, -1 error. */
+/* Sleeps <ms> milliseconds, whatever signals arrive. */
+static void sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
 static int serve(struct conn *c, struct req *r)
 {
     bool keep = r->http11 && !r->conn_close;
@@ -669,11 +678,8 @@ static int serve(struct conn *c, struct req *r)
             if (c->tls_hdr[0])
                 atomic_fetch_add(c->tls_resumed ? &g_tls_resumed : &g_tls_full, 1);
         }
-        if (g_delay_ms > 0) {
-            struct timespec ts = {.tv_sec = g_delay_ms / 1000, .tv_nsec = (long)(g_delay_ms % 1000) * 1000000L};
-            while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-        }
+        if (g_delay_ms > 0)
+            sleep_ms((uint64_t)g_delay_ms);
     }
 
     if (strcmp(r->path, "/echo") == 0 &&
@@ -794,9 +800,7 @@ static int serve(struct conn *c, struct req *r)
         uint64_t ms = query_num(r->query, "ms", 0);
         if (ms > 60000)
             ms = 60000;
-        struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
+        sleep_ms(ms);
         if (simple(c, r, 200, "slow\n", keep) < 0)
             return -1;
     } else {
