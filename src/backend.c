@@ -63,12 +63,20 @@ rh_backend_create(const struct rh_backend_conf *bc, const char *sni, unsigned n_
 	}
 	b->tls_name_is_ip = is_ip_text(b->tls_name);
 	b->up = initially_up;
+	atomic_init(&b->state, RH_BACKEND_UNKNOWN);
+	atomic_init(&b->max_conns, bc->max_conns);
+	atomic_init(&b->active, 0);
+	for (int i = 0; i < RH_BACKEND_STATES; i++)
+		atomic_init(&b->transitions[i], 0);
 	b->n_local = n_workers;
 	atomic_init(&b->refs, 1);
 	atomic_init(&b->retired, false);
 	atomic_init(&b->tls_failure_logged, 0);
-	for (unsigned i = 0; i < n_workers; i++)
+	for (unsigned i = 0; i < n_workers; i++) {
 		atomic_init(&b->local[i].inflight, 0);
+		atomic_init(&b->local[i].failures, 0);
+		atomic_init(&b->local[i].last_failure, 0);
+	}
 	return b;
 }
 
@@ -82,4 +90,21 @@ rh_backend_unref(struct rh_backend *b)
 		SSL_SESSION_free(b->local[i].tls_session);
 	free(b->tls_name);
 	free(b);
+}
+
+const char *
+rh_backend_state_name(enum rh_backend_state s)
+{
+	static const char *const names[] = {"unknown", "up", "down", "draining"};
+
+	return (unsigned)s < RH_BACKEND_STATES ? names[s] : "?";
+}
+
+const char *
+rh_backend_failure_name(enum rh_backend_failure f)
+{
+	static const char *const names[] = {"connect failed", "connection closed or reset", "timeout",
+					    "invalid response"};
+
+	return (unsigned)f < RH_FAIL_KINDS ? names[f] : "?";
 }

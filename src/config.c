@@ -21,15 +21,20 @@
  *    Errors about the file as a whole ("no backends") have no line: "FILE: section.key: ...".
  *  - An unknown section is reported at its [header] when the header starts in column 0, else at
  *    its first key.
- *  - Host names are resolved here. A backend name gives one backend per distinct address; a
- *    listen name gives its first address only (binding every address of a name is rarely meant).
+ *  - Host names are resolved here (backend names once the whole file is read, with resolver.c's
+ *    rh_resolve_name: [upstream] resolver may name the nameserver). A backend name gives one
+ *    backend per distinct address; a listen name gives its first address only (binding every
+ *    address of a name is rarely meant). With [upstream] resolve set, a backend name that does not
+ *    resolve is recorded (rh_backend_name.unresolved) instead of stopping the load.
  *    With RH_CONFIG_NO_RESOLVE (the fuzzer) only numeric addresses are accepted: no DNS, no NSS.
  *  - No file named in the config (cert, key, ca_file) is opened here: the loader's only I/O is
  *    reading the config file itself, and rh_config_load_buffer has none.
  */
 #include "roundhouse/config.h"
 #include "roundhouse/parse.h"
+#include "roundhouse/resolver.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <netdb.h>
@@ -41,7 +46,7 @@
 #include <unistd.h>
 
 #define MAX_THREADS 1024
-#define HOST_MAX 256 /* a DNS name is at most 253 bytes */
+#define HOST_MAX RH_HOST_MAX
 #define DNS_NAME_MAX 253
 
 struct load {
@@ -306,22 +311,23 @@ static int push_backend(struct load *ld, const struct rh_backend_conf *b)
 }
 
 /* "host:port", then options separated by whitespace: "weight=N", 0..1000 (default 1; 0 drains the
- * backend: it gets no new requests). "max_conns=N" (CONFIG-CONTRACT.md) comes with a later version. */
+ * backend: it gets no new requests), "max_conns=N", 1..1000000 (concurrent requests per process;
+ * absent = no limit). The name is resolved once the whole file is read (resolve_names), because
+ * [upstream] resolve and resolver may come after it. */
 static int set_backend(struct load *ld, const struct key *k, const char *value)
 {
-	struct rh_backend_conf b;
-	struct addrinfo *res, *ai;
+	struct rh_backend_name nm;
 	const char *opt, *why;
-	size_t speclen, first;
-	uint64_t w = 1;
-	bool weight_set = false;
+	size_t speclen;
+	uint64_t w = 1, mc = 0;
+	bool weight_set = false, max_conns_set = false;
 
-	memset(&b, 0, sizeof(b));
+	memset(&nm, 0, sizeof(nm));
 	speclen = strcspn(value, " \t");
-	if (speclen >= sizeof(b.spec))
-		return fail_key(ld, k, "address too long (max %zu bytes)", sizeof(b.spec) - 1);
-	memcpy(b.spec, value, speclen);
-	b.spec[speclen] = '\0';
+	if (speclen >= sizeof(nm.spec))
+		return fail_key(ld, k, "address too long (max %zu bytes)", sizeof(nm.spec) - 1);
+	memcpy(nm.spec, value, speclen);
+	nm.spec[speclen] = '\0';
 
 	for (opt = value + speclen + strspn(value + speclen, " \t"); *opt != '\0'; opt += strspn(opt, " \t")) {
 		char tok[RH_CONFIG_ERR_LEN]; /* a value is shorter than inih's line */
@@ -338,36 +344,74 @@ static int set_backend(struct load *ld, const struct key *k, const char *value)
 				return fail_key(ld, k, "bad weight '%s': %s (0..1000, 0 drains)", tok + 7, why);
 			weight_set = true;
 		} else if (strncmp(tok, "max_conns=", 10) == 0) {
-			return fail_key(ld, k, "'max_conns' is not supported in this version (only weight=N)");
+			if (max_conns_set)
+				return fail_key(ld, k, "max_conns given twice");
+			if (rh_parse_uint(tok + 10, 1, 1000000, &mc, &why) < 0)
+				return fail_key(ld, k, "bad max_conns '%s': %s (1..1000000)", tok + 10, why);
+			max_conns_set = true;
 		} else {
-			return fail_key(ld, k, "unknown option '%s' (expected weight=N)", opt);
+			return fail_key(ld, k, "unknown option '%s' (expected weight=N or max_conns=N)", opt);
 		}
 		opt += len;
 	}
-	b.weight = (unsigned)w;
-	b.line = ld->lineno;
+	if (rh_parse_hostport(nm.spec, nm.host, sizeof(nm.host), &nm.port, &why) < 0)
+		return fail_key(ld, k, "bad address '%s': %s", nm.spec, why);
+	nm.weight = (unsigned)w;
+	nm.max_conns = (unsigned)mc;
+	nm.line = ld->lineno;
+	{
+		struct in6_addr a6;
+		struct in_addr a4;
 
-	if (resolve(ld, k, b.spec, false, &res) < 0)
-		return -1;
-	first = ld->cfg.n_backends;
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		bool dup = false;
-
-		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-			continue;
-		if (fill_sockaddr(&b.addr, ai) < 0)
-			continue;
-		/* /etc/hosts may list an address twice for one name */
-		for (size_t i = first; i < ld->cfg.n_backends && !dup; i++)
-			dup = strcmp(ld->cfg.backends[i].addr.text, b.addr.text) == 0;
-		if (!dup && push_backend(ld, &b) < 0) {
-			freeaddrinfo(res);
-			return -1;
-		}
+		nm.numeric = inet_pton(AF_INET, nm.host, &a4) == 1 || inet_pton(AF_INET6, nm.host, &a6) == 1;
 	}
-	freeaddrinfo(res);
-	if (ld->cfg.n_backends == first)
-		return fail_key(ld, k, "'%s' has no usable IPv4 or IPv6 address", b.spec);
+	if (!nm.numeric && (ld->flags & RH_CONFIG_NO_RESOLVE))
+		return fail_key(ld, k, "'%s' is not a numeric address (names are not resolved here)", nm.host);
+
+	struct rh_backend_name *grown = realloc(ld->cfg.names, (ld->cfg.n_names + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return oom(ld);
+	ld->cfg.names = grown;
+	ld->cfg.names[ld->cfg.n_names++] = nm;
+	return 0;
+}
+
+/* Resolves every backend line into its addresses (one backend entry per distinct address). With
+ * [upstream] resolve = 0 a name that does not resolve stops the load, as it always did; with resolve
+ * set the proxy starts without it and keeps asking (HAProxy's "init-addr last,libc,none"). */
+static int resolve_names(struct load *ld)
+{
+	struct rh_config *c = &ld->cfg;
+
+	for (size_t i = 0; i < c->n_names; i++) {
+		struct rh_backend_name *nm = &c->names[i];
+		struct rh_sockaddr *addrs = NULL;
+		size_t n_addrs = 0;
+		char why[160];
+
+		if (rh_resolve_name(nm->host, nm->port, nm->numeric || c->resolver.len == 0 ? NULL : &c->resolver,
+				    &addrs, &n_addrs, why, sizeof(why)) < 0) {
+			if (c->resolve_ms == 0 || nm->numeric)
+				return fail_at(ld, nm->line, "upstream.backend: cannot resolve '%s': %s", nm->host, why);
+			snprintf(nm->unresolved, sizeof(nm->unresolved), "cannot resolve '%s': %s", nm->host, why);
+			continue;
+		}
+		for (size_t j = 0; j < n_addrs; j++) {
+			struct rh_backend_conf b = {
+				.addr = addrs[j],
+				.weight = nm->weight,
+				.max_conns = nm->max_conns,
+				.line = nm->line,
+				.name = i,
+			};
+			memcpy(b.spec, nm->spec, sizeof(b.spec));
+			if (push_backend(ld, &b) < 0) {
+				free(addrs);
+				return -1;
+			}
+		}
+		free(addrs);
+	}
 	return 0;
 }
 
@@ -541,7 +585,7 @@ static int set_health_type(struct load *ld, const struct key *k, const char *val
 	else if (strcmp(value, "none") == 0)
 		ld->cfg.health_type = RH_HEALTH_NONE;
 	else if (strcmp(value, "http") == 0)
-		return fail_key(ld, k, "'http' is not supported in this version (use tcp or none)");
+		ld->cfg.health_type = RH_HEALTH_HTTP;
 	else
 		return fail_key(ld, k, "unknown type '%s' (valid: tcp, http, none)", value);
 	return 0;
@@ -617,6 +661,68 @@ static int set_max_body_size(struct load *ld, const struct key *k, const char *v
 	return 0;
 }
 
+/* [health_check] host: goes into the probe's Host header as is. */
+static int set_health_host(struct load *ld, const struct key *k, const char *value)
+{
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return fail_key(ld, k, "space or control character in '%s'", value);
+	return set_string(ld, k, value);
+}
+
+/* [health_check] initial: up (routed to before the first result, the default) or down. */
+static int set_initial(struct load *ld, const struct key *k, const char *value)
+{
+	if (strcmp(value, "up") == 0)
+		ld->cfg.initial_down = false;
+	else if (strcmp(value, "down") == 0)
+		ld->cfg.initial_down = true;
+	else
+		return fail_key(ld, k, "unknown state '%s' (valid: up, down)", value);
+	return 0;
+}
+
+/* [upstream] resolve: a duration, 0 = only at load. */
+static int set_resolve(struct load *ld, const struct key *k, const char *value)
+{
+	const char *why;
+	uint32_t ms;
+
+	if (strcmp(value, "0") == 0) {
+		ld->cfg.resolve_ms = 0;
+		return 0;
+	}
+	if (rh_parse_duration_ms(value, &ms, &why) < 0)
+		return fail_key(ld, k, "bad duration '%s': %s (0 = only at start)", value, why);
+	if (ms < 100)
+		return fail_key(ld, k, "'%s' is too short (at least 100ms, or 0)", value);
+	ld->cfg.resolve_ms = ms;
+	return 0;
+}
+
+/* [upstream] resolver: the nameserver's numeric address and port ("127.0.0.1:8600", "[::1]:53"). */
+static int set_resolver(struct load *ld, const struct key *k, const char *value)
+{
+	struct addrinfo *res;
+	int rc;
+
+	if (*value == '\0') {
+		memset(&ld->cfg.resolver, 0, sizeof(ld->cfg.resolver));
+		return 0;
+	}
+	unsigned saved = ld->flags;
+	ld->flags |= RH_CONFIG_NO_RESOLVE; /* a nameserver named by a name would need a nameserver */
+	rc = resolve(ld, k, value, false, &res);
+	ld->flags = saved;
+	if (rc < 0)
+		return -1;
+	rc = fill_sockaddr(&ld->cfg.resolver, res);
+	freeaddrinfo(res);
+	if (rc < 0)
+		return fail_key(ld, k, "cannot use address '%s'", value);
+	return 0;
+}
+
 #define F(field) offsetof(struct rh_config, field)
 
 static const struct key keys[] = {
@@ -639,6 +745,10 @@ static const struct key keys[] = {
 	{"upstream", "verify", K_BOOL, F(verify), 0, 0, false, NULL},
 	{"upstream", "ca_file", K_CUSTOM, F(ca_file), 0, 0, true, set_ca_file},
 	{"upstream", "x_forwarded_for", K_CUSTOM, 0, 0, 0, false, set_xff},
+	{"upstream", "retries", K_UINT, F(retries), 0, 10, false, NULL},
+	{"upstream", "queue_timeout", K_DURATION, F(queue_timeout_ms), 1, 0, false, NULL},
+	{"upstream", "resolve", K_CUSTOM, 0, 0, 0, false, set_resolve},
+	{"upstream", "resolver", K_CUSTOM, 0, 0, 0, true, set_resolver},
 
 	{"health_check", "type", K_CUSTOM, 0, 0, 0, false, set_health_type},
 	{"health_check", "frequency", K_DURATION, F(health_frequency_ms), 10, 0, false, NULL},
@@ -649,6 +759,10 @@ static const struct key keys[] = {
 	{"health_check", "expect", K_CUSTOM, 0, 0, 0, false, set_expect},
 	{"health_check", "tls", K_CUSTOM, 0, 0, 0, false, set_health_tls},
 	{"health_check", "cert_warn_days", K_UINT, F(cert_warn_days), 0, 3650, false, NULL},
+	{"health_check", "host", K_CUSTOM, F(health_host), 0, 0, true, set_health_host},
+	{"health_check", "passive", K_BOOL, F(passive), 0, 0, false, NULL},
+	{"health_check", "initial", K_CUSTOM, 0, 0, 0, false, set_initial},
+	{"health_check", "jitter", K_UINT, F(jitter_pct), 0, 50, false, NULL},
 
 	{"timeouts", "connect", K_DURATION, F(connect_ms), 1, 0, false, NULL},
 	{"timeouts", "client_header", K_DURATION, F(client_header_ms), 1, 0, false, NULL},
@@ -843,7 +957,11 @@ static int set_defaults(struct rh_config *c)
 	c->rise = 1;
 	c->fall = 1;
 	c->expect_lo = 200;
-	c->expect_hi = 200;
+	c->expect_hi = 399;
+	c->passive = true;
+	c->jitter_pct = 5;
+	c->retries = 2;
+	c->queue_timeout_ms = 1000;
 	c->cert_warn_days = 14;
 	c->connect_ms = 3000;
 	c->client_header_ms = 10000;
@@ -865,8 +983,10 @@ static int finish_load(struct load *ld)
 	struct rh_config *c = &ld->cfg;
 	static const struct key listen_key = {"server", "listen", K_CUSTOM, 0, 0, 0, false, set_listen};
 
-	if (c->n_backends == 0)
+	if (c->n_names == 0)
 		return fail_at(ld, 0, "upstream.backend: no backends configured");
+	if (resolve_names(ld) < 0)
+		return -1;
 	/* no check that every backend has weight 0 (draining them all is an operator's choice), nor of
 	 * hash_key or hash_balance_factor without consistent_hash (kept for when it is chosen again) */
 	if (c->n_listens_tls > 0 && c->n_certs == 0)
@@ -985,6 +1105,8 @@ void rh_config_finish(struct rh_config *cfg)
 	}
 	free(cfg->certs);
 	free(cfg->backends);
+	free(cfg->names);
+	free(cfg->health_host);
 	free(cfg->host_header);
 	free(cfg->sni);
 	free(cfg->ca_file);

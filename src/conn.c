@@ -1,15 +1,29 @@
 /* The client connection state machine.
  *
  *   READ_HEAD ──► (parse, select, acquire upstream) ──► PROXY ──► (exchange done) ──► READ_HEAD ...
- *       │                                                 │
+ *       │                   │          ▲                    │
+ *       │                   ▼          │ (a slot)           │
+ *       │                 QUEUED (every backend at max_conns)
+ *       │                   │ queue_timeout: 503            │
  *       └── bad request, no backend, timeout ──► LOCAL (error response) ──► LINGER ──► closed
+ *
+ * A failed exchange goes again, to another backend (the tried set), when nothing of it can have
+ * reached the application (the connect failed), or when the backend closed or reset the connection
+ * before any byte of the response and the request is idempotent and bodiless (RFC 9110 9.2.2):
+ * at most [upstream] retries times, within the worker's retry budget (retry_budget.h). Each failure
+ * is reported to the control thread (passive health).
  *
  * In PROXY two pumps run side by side: the request pump (connect, head, body: client -> upstream) and
  * the response pump (head, body: upstream -> client). Each reads only when its buffer is drained and
  * writes with writev: a head is rebuilt from its parsed fields (http1_serialize) into a small buffer
  * of its own and leaves in the same writev as the first body bytes, which go out straight from the
  * buffer they were read into, never copied. Sockets are edge-triggered; readiness
- * lives in struct rh_ep and a short read or write clears it (the socket was drained or filled). */
+ * lives in struct rh_ep and a short read or write clears it (the socket was drained or filled).
+ *
+ * Every read, write, handshake and close goes through the endpoint's transport (transport.h), so
+ * plain and TLS connections take the same paths. The client endpoint's handler is conn_event, and
+ * the upstream connection's, while an exchange uses it, upstream_event; the loop below (worker.c)
+ * reaches the rest through rh_conn_hooks. */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <stdio.h>
@@ -33,14 +47,17 @@
 #include "roundhouse/log.h"
 #include "roundhouse/net.h"
 #include "roundhouse/tls.h"
+#include "roundhouse/transport.h"
 #include "roundhouse/upstream.h"
+#include "roundhouse/worker.h"
 
-#define MAX_ATTEMPTS 3    /* backends tried for one request when connects fail */
+#define MAX_PICKS 16 /* backends one start_exchange may look at past full ones (max_conns) */
 
 enum conn_state {
 	CS_HANDSHAKE, /* listen_tls: the TLS handshake, timed like a slow head (client_header) */
 	CS_READ_HEAD,
 	CS_PROXY,
+	CS_QUEUED, /* waiting for a max_conns slot (tq_queue: queue_timeout, then 503) */
 	CS_LOCAL,  /* writing an error response of our own */
 	CS_LINGER, /* response sent, write side shut: discard what the client still sends, then close */
 };
@@ -93,11 +110,14 @@ struct rh_conn {
 	struct rh_ep ep; /* first: epoll data.ptr */
 	struct rh_worker *w;
 	struct rh_conn *next, *prev; /* worker's list of open connections; next also links free lists */
+	struct rh_conn *qnext, *qprev; /* the worker's queue for max_conns slots (CS_QUEUED) */
+	struct rh_deferred closed;   /* released after the batch it was closed in */
 	struct rh_timer timer;
 
 	uint8_t state, req_phase, resp_phase;
 	uint8_t req_body, resp_body; /* enum rh_body_kind */
-	uint8_t attempts;
+	uint8_t attempts;   /* retries of this request (each to a backend it did not fail on) */
+	bool stale_retried; /* it went again once after a pooled connection turned out closed */
 	bool keep_alive;    /* the client connection survives this exchange */
 	bool client_ka;     /* the client asked to keep the connection: it may send more */
 	bool chunk_out;     /* a close-delimited response is re-framed as chunked for a 1.1 client */
@@ -114,7 +134,7 @@ struct rh_conn {
 	size_t lf_checked;  /* bytes of the partial head being read (the request's, then the
 			     * response's) known to hold no LF yet */
 	bool fail_logged;   /* the failure was logged already (TLS: once per backend and reason) */
-	bool fail_tls;      /* the failure was TLS on an established connection: the reason is TLS's */
+	bool fail_io;       /* the failure was the transport's (a read or write): rh_ep_failure says why */
 	bool shut;          /* LINGER: our side is shut (after close_notify, for TLS) */
 	bool req_idempotent; /* the request may be sent again after it may have reached a backend */
 	int fail_err;
@@ -167,10 +187,12 @@ static struct local_response local_responses[] = {
 	/* the 502 variants an operator can tell apart in curl output */
 	{502, "Bad Gateway", "502 Bad Gateway: upstream connection failed\n"},
 	{502, "Bad Gateway", "502 Bad Gateway: invalid response from upstream\n"},
+	{503, "Service Unavailable",
+	 "503 Service Unavailable: every backend is at its max_conns limit (waited queue_timeout)\n"},
 };
 enum {
 	LR_400, LR_408, LR_413, LR_414, LR_431, LR_501, LR_502_NO_BACKEND, LR_504, LR_505,
-	LR_502_CONNECT, LR_502_INVALID,
+	LR_502_CONNECT, LR_502_INVALID, LR_503_FULL,
 	LR_NONE = -1,
 };
 
@@ -195,16 +217,13 @@ rh_conn_global_init(void)
 
 /* ---- helpers ---- */
 
+static void conn_run(struct rh_conn *c);
+static void upstream_event(struct rh_ep *ep, uint32_t events);
+
 static struct rh_conn *
 ep_conn(struct rh_ep *ep)
 {
 	return (struct rh_conn *)ep;
-}
-
-struct rh_conn *
-rh_conn_next(struct rh_conn *c)
-{
-	return c->next;
 }
 
 /* Marks <n> bytes of the queue as written. */
@@ -222,91 +241,43 @@ wq_advance(struct wq *q, size_t n)
 	}
 }
 
-/* Writes the queue to <ep>. 0 when all is written, 1 when the socket is full, -1 on error (errno).
- * <scratch>: the worker's TLS gather buffer (see rh_tls_writev). */
+/* Writes the queue to <ep>. 0 when all is written, 1 when the socket is full, -1 on error (errno). */
 static int
-wq_flush(struct rh_ep *ep, struct wq *q, char *scratch)
+wq_flush(struct rh_ep *ep, struct wq *q)
 {
 	while (q->idx < q->cnt) {
 		int n_iov = q->cnt - q->idx;
 		if (n_iov > IOV_MAX)
 			n_iov = IOV_MAX;
+		/* a short count clears the flag when the socket is full; TLS writes a record at a time,
+		 * and a short count with the flag still set means: go on */
 		if (!ep->writable)
 			return 1;
-		if (ep->tls) {
-			/* one record per call; a short count is not a full socket (the BIO clears
-			 * ep->writable when it is), so keep going */
-			ssize_t n = rh_tls_writev(ep, q->iov + q->idx, n_iov, scratch);
-			if (n == -1) {
-				/* the record is encrypted and maybe partly sent: these bytes are
-				 * committed, nothing else may be written in their place */
-				q->progressed = true;
-				return 1;
-			}
-			if (n == -2)
-				return -1;
-			wq_advance(q, (size_t)n);
-			continue;
-		}
-		ssize_t n = writev(ep->fd, q->iov + q->idx, n_iov);
+		ssize_t n = rh_ep_writev(ep, q->iov + q->idx, n_iov);
 		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				ep->writable = false;
-				return 1;
-			}
-			return -1;
-		}
-		wq_advance(q, (size_t)n);
-		if (q->idx < q->cnt) {
-			/* a short write means the socket buffer is full */
-			ep->writable = false;
+			/* TLS: the record is encrypted and maybe partly sent: these bytes are committed,
+			 * nothing else may be written in their place */
+			if (ep->tp->wait_commits)
+				q->progressed = true;
 			return 1;
 		}
+		if (n == -2)
+			return -1;
+		wq_advance(q, (size_t)n);
 	}
 	return 0;
-}
-
-/* Whether a read on <ep> may make progress: the socket was not drained, or TLS holds bytes. */
-static bool
-can_read(const struct rh_ep *ep)
-{
-	return ep->readable || rh_tls_pending(ep);
 }
 
 /* Reads into the free tail of <b>. >0 bytes, 0 at EOF, -1 would block (flag cleared), -2 error. */
 static ssize_t
 read_into(struct rh_ep *ep, struct rh_buf *b)
 {
-	size_t room = rh_buf_room(b);
-
-	if (!can_read(ep))
+	if (!rh_ep_can_read(ep))
 		return -1;
-	if (ep->tls) {
-		ssize_t n = rh_tls_read(ep, b->data + b->end, room);
-		if (n > 0)
-			b->end += (size_t)n;
-		return n;
-	}
-	for (;;) {
-		ssize_t n = read(ep->fd, b->data + b->end, room);
-		if (n > 0) {
-			b->end += (size_t)n;
-			if ((size_t)n < room && !ep->eof)
-				ep->readable = false; /* short read: the socket is drained */
-			return n;
-		}
-		if (n == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN) {
-			ep->readable = false;
-			return -1;
-		}
-		return -2;
-	}
+	ssize_t n = rh_ep_read(ep, b->data + b->end, rh_buf_room(b));
+	if (n > 0)
+		b->end += (size_t)n;
+	return n;
 }
 
 /* How many of the <avail> bytes at <p> belong to the body being framed; -1 on a chunked framing error. */
@@ -426,6 +397,7 @@ exchange_end(struct rh_conn *c, enum outcome how)
 		c->io = NULL;
 	}
 	c->attempts = 0;
+	c->stale_retried = false;
 	switch (how) {
 	case EX_RESPONDED:
 		c->requests++;
@@ -440,6 +412,56 @@ exchange_end(struct rh_conn *c, enum outcome how)
 	}
 }
 
+/* ---- the queue for max_conns slots ---- */
+
+/* <c>'s request found every backend it may use at max_conns: it waits at the worker's queue tail. Its
+ * timer (armed by conn_run on tq_queue) keeps running while it is retried, so queue_timeout bounds the
+ * whole wait. */
+static void
+queue_wait(struct rh_conn *c)
+{
+	struct rh_worker *w = c->w;
+
+	if (c->state != CS_QUEUED)
+		w->stats.queued++;
+	c->state = CS_QUEUED;
+	c->qnext = NULL;
+	c->qprev = w->queue_tail;
+	if (w->queue_tail)
+		w->queue_tail->qnext = c;
+	else
+		w->queue_head = c;
+	w->queue_tail = c;
+	w->n_queued++;
+}
+
+static void
+queue_leave(struct rh_conn *c)
+{
+	struct rh_worker *w = c->w;
+
+	if (c->qprev)
+		c->qprev->qnext = c->qnext;
+	else
+		w->queue_head = c->qnext;
+	if (c->qnext)
+		c->qnext->qprev = c->qprev;
+	else
+		w->queue_tail = c->qprev;
+	c->qnext = c->qprev = NULL;
+	w->n_queued--;
+}
+
+/* After the batch it was closed in, <d>'s connection is kept for the next accept. */
+static void
+conn_release(struct rh_worker *w, struct rh_deferred *d)
+{
+	struct rh_conn *c = (struct rh_conn *)((char *)d - offsetof(struct rh_conn, closed));
+
+	c->next = w->free_conns;
+	w->free_conns = c;
+}
+
 static void
 conn_close(struct rh_conn *c)
 {
@@ -447,13 +469,15 @@ conn_close(struct rh_conn *c)
 
 	if (c->ep.closed)
 		return;
-	if (c->state == CS_PROXY)
+	if (c->state == CS_QUEUED)
+		queue_leave(c);
+	if (c->state == CS_PROXY || c->state == CS_QUEUED)
 		exchange_end(c, EX_ABORTED);
 	rh_timer_cancel(&c->timer);
 	rh_buf_put(&w->bufs, c->in);
 	rh_buf_put(&w->bufs, c->out);
 	c->in = c->out = NULL;
-	rh_worker_close_ep(&c->ep);
+	rh_ep_close(&c->ep);
 
 	if (c->prev)
 		c->prev->next = c->next;
@@ -463,28 +487,18 @@ conn_close(struct rh_conn *c)
 		c->next->prev = c->prev;
 	w->n_conns--;
 
-	c->next = w->closed_conns;
-	c->prev = NULL;
-	w->closed_conns = c;
+	c->next = c->prev = NULL;
+	rh_worker_defer(w, &c->closed, conn_release);
 }
 
-void
-rh_conn_reap(struct rh_worker *w)
-{
-	while (w->closed_conns) {
-		struct rh_conn *c = w->closed_conns;
-		w->closed_conns = c->next;
-		c->next = w->free_conns;
-		w->free_conns = c;
-	}
-}
-
-void
-rh_conn_free_all(struct rh_worker *w)
+/* The worker's exit hook: closes every connection, then frees what the free lists keep. */
+static void
+conn_worker_exit(struct rh_worker *w)
 {
 	while (w->conns)
 		conn_close(w->conns);
-	rh_conn_reap(w);
+	rh_upstream_close_idle(w, false);
+	rh_worker_release_closed(w);
 	while (w->free_conns) {
 		struct rh_conn *c = w->free_conns;
 		w->free_conns = c->next;
@@ -495,6 +509,7 @@ rh_conn_free_all(struct rh_worker *w)
 		w->free_io = io->next_free;
 		free(io);
 	}
+	rh_upstream_free_cached(w);
 }
 
 /* Sets up an error response; the connection closes once it is sent. */
@@ -567,7 +582,7 @@ log_tls_failure(struct rh_worker *w, struct rh_backend *b, const struct rh_ep *e
 	char why[192];
 	uint32_t h = 2166136261u;
 
-	rh_tls_failure(ep, why, sizeof(why));
+	rh_ep_failure(ep, EPROTO, why, sizeof(why));
 	for (const char *p = why; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
 	h |= 1; /* never 0, which means "nothing logged" */
@@ -621,7 +636,7 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 		.host = w->snap->settings.host_header,
 		.xff = w->snap->settings.x_forwarded_for,
 		.client_ip = {c->ip, c->ip_len},
-		.https = c->ep.tls != NULL,
+		.https = rh_ep_is_tls(&c->ep),
 	};
 	struct wq *q = &c->reqq;
 
@@ -655,6 +670,24 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 	return LR_NONE;
 }
 
+/* Whether the request may go to one more backend: [upstream] retries not used up, and the worker's
+ * retry budget has room (counted when it has). */
+static bool
+retry_allowed(struct rh_conn *c)
+{
+	struct rh_worker *w = c->w;
+
+	if (c->attempts >= w->snap->settings.retries)
+		return false;
+	if (!rh_retry_budget_take(&w->budget, w->now)) {
+		w->stats.retries_denied++;
+		return false;
+	}
+	c->attempts++;
+	w->stats.retries++;
+	return true;
+}
+
 /* Picks a backend and an upstream connection for the complete head at c->in->start and prepares the
  * exchange. <head_len>: the head was just parsed into w->req (the usual case); 0: parse it again
  * (a retry, in a later loop turn). Returns false when it set up an error response instead. */
@@ -681,6 +714,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 			return false;
 		}
 		c->io->tried.n = 0; /* a new request (a retry keeps its io, and what it tried) */
+		rh_retry_budget_request(&w->budget, w->now);
 	}
 	c->req_head_len = (size_t)head_len;
 	c->http10 = req->minor_version == 0;
@@ -699,7 +733,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 	c->fail_what = NULL;
 	c->lf_checked = 0; /* from here on it tracks the response head */
 	c->fail_logged = false;
-	c->fail_tls = false;
+	c->fail_io = false;
 
 	/* the hash key is read from <req>'s spans, before build_request may move the input */
 	uint64_t key = RH_LB_NO_KEY;
@@ -716,22 +750,50 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		return false;
 	}
 
+	/* <avoid>: the backends this request failed on, plus (in <full>, a copy made only when
+	 * it happens) those at their max_conns limit right now */
+	const struct rh_lb_tried *avoid = &c->io->tried;
+	struct rh_lb_tried full;
+	bool some_full = false;
 	struct rh_upconn *up = NULL;
-	while (!up) {
-		struct rh_backend *b = snap->lb->pick(snap, snap->lb_table, key, &c->io->tried,
-						      snap->settings.max_iterations);
+	for (unsigned picks = 0; !up; picks++) {
+		struct rh_backend *b = picks < MAX_PICKS ? snap->lb->pick(snap, snap->lb_table, key, avoid,
+									  snap->settings.max_iterations)
+							 : NULL;
+		if (!b && some_full) {
+			queue_wait(c); /* a slot or another pick, until queue_timeout */
+			return false;
+		}
 		if (!b) {
 			reply_local(c, c->attempts ? LR_502_CONNECT : LR_502_NO_BACKEND);
 			return false;
 		}
-		up = rh_upstream_acquire(w, b, c, fresh_only);
-		if (!up) {
-			log_upstream_failure(w, b, "connect", errno);
-			rh_lb_tried_add(&c->io->tried, b);
-			if (++c->attempts >= MAX_ATTEMPTS) {
-				reply_local(c, LR_502_CONNECT);
-				return false;
+		bool slot;
+		if (!rh_backend_slot_take(b, &slot)) {
+			if (!some_full) {
+				full = c->io->tried;
+				avoid = &full;
+				some_full = true;
 			}
+			rh_lb_tried_add(&full, b);
+			continue;
+		}
+		up = rh_upstream_acquire(w, b, c, upstream_event, fresh_only);
+		if (up) {
+			up->slot = slot;
+			break;
+		}
+		int connect_err = errno;
+		if (slot)
+			rh_backend_slot_put(b);
+		log_upstream_failure(w, b, "connect", connect_err);
+		rh_runtime_report_failure(w->srv->rt, b, w->id, RH_FAIL_CONNECT, connect_err);
+		rh_lb_tried_add(&c->io->tried, b);
+		if (some_full)
+			rh_lb_tried_add(&full, b);
+		if (!retry_allowed(c)) {
+			reply_local(c, LR_502_CONNECT);
+			return false;
 		}
 	}
 	c->up = up;
@@ -775,38 +837,36 @@ pump_request(struct rh_conn *c)
 				c->fail_what = "connect";
 				return P_UPFAIL;
 			}
-			if (up->ep.tls) {
-				c->req_phase = RQ_HANDSHAKE;
-				continue;
-			}
-			up->connecting = false;
-			c->req_phase = RQ_SEND;
+			c->req_phase = RQ_HANDSHAKE; /* TLS's; a plain connection is done at once */
 			continue;
 		}
 		case RQ_HANDSHAKE: {
-			enum rh_tls_step st = rh_tls_handshake(&up->ep);
-			if (st == RH_TLS_WAIT)
+			enum rh_io_step st = rh_ep_handshake(&up->ep);
+			if (st == RH_IO_WAIT)
 				return P_WAIT;
-			if (st == RH_TLS_FAIL) {
+			if (st == RH_IO_FAIL) {
 				log_tls_failure(c->w, up->backend, &up->ep);
 				c->fail_err = EPROTO;
 				c->fail_what = "TLS handshake";
 				c->fail_logged = true;
 				return P_UPFAIL;
 			}
-			if (atomic_load_explicit(&up->backend->tls_failure_logged, memory_order_relaxed))
-				atomic_store_explicit(&up->backend->tls_failure_logged, 0,
-						      memory_order_relaxed);
-			if (rh_tls_resumed(&up->ep))
-				c->w->stats.upstream_tls_resumed++;
-			else
-				c->w->stats.upstream_tls_full++;
+			if (rh_ep_is_tls(&up->ep)) {
+				if (atomic_load_explicit(&up->backend->tls_failure_logged,
+							 memory_order_relaxed))
+					atomic_store_explicit(&up->backend->tls_failure_logged, 0,
+							      memory_order_relaxed);
+				if (rh_tls_resumed(&up->ep))
+					c->w->stats.upstream_tls_resumed++;
+				else
+					c->w->stats.upstream_tls_full++;
+			}
 			up->connecting = false;
 			c->req_phase = RQ_SEND;
 			continue;
 		}
 		case RQ_SEND: {
-			int r = wq_flush(&up->ep, &c->reqq, c->w->tls_scratch);
+			int r = wq_flush(&up->ep, &c->reqq);
 			if (c->reqq.progressed) {
 				up->wrote = true;
 				progress(c, &c->w->tq_upstream);
@@ -816,7 +876,7 @@ pump_request(struct rh_conn *c)
 			if (r == -1) {
 				c->fail_err = errno;
 				c->fail_what = "send";
-				c->fail_tls = up->ep.tls != NULL;
+				c->fail_io = true;
 				return P_UPFAIL;
 			}
 			in->start += c->reqq.consume;
@@ -1010,7 +1070,7 @@ pump_response(struct rh_conn *c)
 				return P_WAIT;
 			c->fail_err = n == 0 ? ECONNRESET : errno;
 			c->fail_what = n == 0 ? "closed before responding" : "recv";
-			c->fail_tls = n == -2 && up->ep.tls;
+			c->fail_io = n == -2;
 			return P_UPFAIL;
 		}
 		case RS_SEND: {
@@ -1022,7 +1082,7 @@ pump_response(struct rh_conn *c)
 				setsockopt(c->ep.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				c->nodelay = true;
 			}
-			int r = wq_flush(&c->ep, &c->respq, w->tls_scratch);
+			int r = wq_flush(&c->ep, &c->respq);
 			c->wrote_client = c->wrote_client || c->respq.progressed;
 			if (r == 1)
 				return P_WAIT;
@@ -1054,8 +1114,12 @@ pump_response(struct rh_conn *c)
 			if (avail) {
 				ssize_t n = body_take(c->resp_body, &c->resp_left, &c->resp_chunk,
 						      out->data + out->start, avail);
-				if (n < 0)
-					return P_CLIENTFAIL; /* broken framing mid-body: nothing to salvage */
+				if (n < 0) {
+					/* broken framing mid-body: nothing to salvage */
+					rh_runtime_report_failure(w->srv->rt, up->backend, w->id,
+								  RH_FAIL_INVALID, EPROTO);
+					return P_CLIENTFAIL;
+				}
 				respq_start(c, (size_t)n);
 				push_resp_body(c, out->data + out->start, (size_t)n);
 				c->resp_phase = RS_SEND;
@@ -1080,7 +1144,10 @@ pump_response(struct rh_conn *c)
 				c->resp_phase = RS_SEND;
 				continue;
 			}
-			return P_CLIENTFAIL; /* truncated response: close the client so it notices */
+			/* truncated response: close the client so it notices */
+			rh_runtime_report_failure(w->srv->rt, up->backend, w->id, RH_FAIL_RESET,
+						  n == -2 ? errno : 0);
+			return P_CLIENTFAIL;
 		}
 		default:
 			return P_DONE;
@@ -1090,46 +1157,59 @@ pump_response(struct rh_conn *c)
 
 /* ---- ending an exchange ---- */
 
-/* The upstream failed before the response could start: retry elsewhere when nothing of the request
- * can have reached the application, else answer 502/504. Returns false when <c> must be closed. */
+/* The upstream failed before the response could start: the request goes again when that is safe
+ * (see the top of this file), else the client gets 502/504. The failure is reported for passive
+ * health, unless it was a pooled connection the backend had closed while idle (not its fault).
+ * Returns false when <c> must be closed. */
 static bool
 upstream_failed(struct rh_conn *c, bool timed_out)
 {
 	struct rh_worker *w = c->w;
 	struct rh_upconn *up = c->up;
 	struct rh_backend *b = up->backend;
-	/* the backend may have read the request and acted on it before closing: it goes again only
-	 * when sending it twice is harmless (RFC 9110 9.2.2) */
-	bool stale_pooled = up->reused && !c->resp_seen && c->req_body == RH_BODY_NONE && !timed_out &&
-			    c->req_idempotent;
-	bool nothing_sent = !up->wrote && !c->head_consumed;
-	bool connect_failed = up->connecting; /* cleared only when the connect succeeded */
+	bool connect_failed = up->connecting; /* cleared only when the connect (and handshake) succeeded */
 	bool pooled = up->reused;
+	bool nothing_sent = !up->wrote && !c->head_consumed;
+	/* the backend may have read the request and acted on it before closing: it goes again only
+	 * when sending it twice is harmless (RFC 9110 9.2.2) and its head is still here to resend */
+	bool replayable = !c->resp_seen && c->req_body == RH_BODY_NONE && c->req_idempotent &&
+			  !c->head_consumed && !timed_out;
+	bool stale_pooled = pooled && replayable && !c->stale_retried;
+	int err = timed_out ? ETIMEDOUT : c->fail_err;
 
-	if (!stale_pooled && !c->fail_logged && c->fail_tls && !timed_out) {
+	if (!stale_pooled && !c->fail_logged && c->fail_io && !timed_out) {
 		char why[192];
-		log_upstream_failure_text(w, b, c->fail_what, rh_tls_failure(&up->ep, why, sizeof(why)));
+		log_upstream_failure_text(w, b, c->fail_what,
+					  rh_ep_failure(&up->ep, c->fail_err, why, sizeof(why)));
 	} else if (!stale_pooled && !c->fail_logged)
 		log_upstream_failure(w, b, timed_out ? (connect_failed ? "connect timed out"
 								       : "no response in time")
 						     : c->fail_what,
-				     timed_out ? ETIMEDOUT : c->fail_err);
+				     err);
+	if (!stale_pooled)
+		rh_runtime_report_failure(w->srv->rt, b, w->id,
+					  timed_out        ? RH_FAIL_TIMEOUT
+					  : connect_failed ? RH_FAIL_CONNECT
+					  : c->fail_err == EPROTO || c->fail_err == EMSGSIZE ? RH_FAIL_INVALID
+											    : RH_FAIL_RESET,
+					  err);
 	rh_upstream_close(w, up);
 	c->up = NULL;
 	if (c->resp_started || c->respq.progressed)
 		return false; /* bytes of a response (maybe a 1xx) went out: nothing else can follow */
 
-	/* a request of which no byte left, or a bodiless one on a pooled connection the backend
-	 * had already closed, can go again; anything else might have been acted on */
-	if ((nothing_sent && !timed_out) || (nothing_sent && connect_failed) || stale_pooled) {
-		/* a pooled connection going stale is not the backend's fault */
-		if (!pooled)
-			rh_lb_tried_add(&c->io->tried, b);
-		if (++c->attempts < MAX_ATTEMPTS) {
-			rh_timer_cancel(&c->timer); /* the next attempt gets its own connect deadline */
-			start_exchange(c, 0, pooled);
-			return true;
-		}
+	if (stale_pooled) {
+		/* once, on a fresh connection, as the pool's own business: no retry counted */
+		c->stale_retried = true;
+		rh_timer_cancel(&c->timer); /* the next attempt gets its own connect deadline */
+		start_exchange(c, 0, true);
+		return true;
+	}
+	if (((nothing_sent && (!timed_out || connect_failed)) || replayable) && retry_allowed(c)) {
+		rh_lb_tried_add(&c->io->tried, b);
+		rh_timer_cancel(&c->timer);
+		start_exchange(c, 0, c->stale_retried);
+		return true;
 	}
 	reply_local(c, timed_out ? LR_504 : connect_failed ? LR_502_CONNECT : LR_502_INVALID);
 	return true;
@@ -1163,7 +1243,7 @@ step_read_head(struct rh_conn *c)
 	struct rh_worker *w = c->w;
 
 	if (!c->in) {
-		if (!can_read(&c->ep))
+		if (!rh_ep_can_read(&c->ep))
 			return ST_WAIT;
 		if (!(c->in = rh_buf_get_small(&w->bufs)))
 			return ST_CLOSE;
@@ -1212,14 +1292,15 @@ step_handshake(struct rh_conn *c)
 {
 	struct rh_worker *w = c->w;
 
-	switch (rh_tls_handshake(&c->ep)) {
-	case RH_TLS_WAIT:
+	switch (rh_ep_handshake(&c->ep)) {
+	case RH_IO_WAIT:
 		return ST_WAIT;
-	case RH_TLS_FAIL: {
+	case RH_IO_FAIL: {
 		char why[192];
 		(void)why; /* unused when debug logging is compiled out */
 		w->stats.edge_tls_failed++;
-		rh_log_debug("client %s: TLS handshake failed: %s", c->ip, rh_tls_failure(&c->ep, why, sizeof(why)));
+		rh_log_debug("client %s: TLS handshake failed: %s", c->ip,
+			     rh_ep_failure(&c->ep, errno, why, sizeof(why)));
 		return ST_CLOSE;
 	}
 	default:
@@ -1258,12 +1339,12 @@ static enum step
 close_after_response(struct rh_conn *c)
 {
 	bool may_send_more = c->client_ka || c->req_phase != RQ_DONE || (c->in && rh_buf_len(c->in)) ||
-			     can_read(&c->ep);
+			     rh_ep_can_read(&c->ep);
 
 	if (may_send_more)
 		return start_linger(c);
 	/* TLS: the close waits for close_notify to leave, so the client knows nothing was cut */
-	return rh_tls_notify(&c->ep) == RH_TLS_WAIT ? start_linger(c) : ST_CLOSE;
+	return rh_ep_shutdown(&c->ep) == RH_IO_WAIT ? start_linger(c) : ST_CLOSE;
 }
 
 static enum step
@@ -1301,7 +1382,7 @@ step_proxy(struct rh_conn *c)
 static enum step
 step_local(struct rh_conn *c)
 {
-	int r = wq_flush(&c->ep, &c->respq, c->w->tls_scratch);
+	int r = wq_flush(&c->ep, &c->respq);
 
 	if (r == 1)
 		return ST_WAIT;
@@ -1318,7 +1399,7 @@ step_linger(struct rh_conn *c)
 
 	if (!c->shut) {
 		/* TLS: close_notify first, as after the shutdown nothing more can be sent */
-		if (rh_tls_notify(&c->ep) == RH_TLS_WAIT)
+		if (rh_ep_shutdown(&c->ep) == RH_IO_WAIT)
 			return ST_WAIT;
 		shutdown(c->ep.fd, SHUT_WR);
 		c->shut = true;
@@ -1326,6 +1407,8 @@ step_linger(struct rh_conn *c)
 	for (;;) {
 		if (!c->ep.readable)
 			return ST_WAIT;
+		/* straight from the socket, under any transport: these bytes are thrown away, and
+		 * TLS has said its last word (close_notify) */
 		ssize_t n = read(c->ep.fd, sink, sizeof(sink));
 		if (n > 0)
 			continue;
@@ -1361,6 +1444,8 @@ timer_queue_for(struct rh_conn *c)
 		if (c->req_phase == RQ_BODY && c->resp_phase == RS_HEAD)
 			return &w->tq_client_body;
 		return &w->tq_upstream;
+	case CS_QUEUED:
+		return &w->tq_queue;
 	case CS_LOCAL:
 		return &w->tq_send;
 	default:
@@ -1375,7 +1460,11 @@ conn_timeout(struct rh_timer *t)
 	struct rh_worker *w = c->w;
 	struct rh_timer_queue *q = timer_queue_for(c);
 
-	if (q == &w->tq_header && c->state == CS_READ_HEAD && c->in && rh_buf_len(c->in)) {
+	if (q == &w->tq_queue) {
+		queue_leave(c);
+		w->stats.queue_timeouts++;
+		reply_local(c, LR_503_FULL);
+	} else if (q == &w->tq_header && c->state == CS_READ_HEAD && c->in && rh_buf_len(c->in)) {
 		reply_local(c, LR_408);
 	} else if (q == &w->tq_client_body && !c->resp_started) {
 		reply_local(c, LR_408);
@@ -1385,20 +1474,24 @@ conn_timeout(struct rh_timer *t)
 			return;
 		}
 	} else {
+		if (q == &w->tq_upstream && c->up)
+			rh_runtime_report_failure(w->srv->rt, c->up->backend, w->id, RH_FAIL_TIMEOUT,
+						  ETIMEDOUT); /* mid-response */
 		if (c->state == CS_HANDSHAKE)
 			w->stats.edge_tls_failed++;
 		else if (q == &w->tq_idle)
-			rh_tls_notify(&c->ep); /* a clean end of an idle keep-alive connection */
+			rh_ep_shutdown(&c->ep); /* a clean end of an idle keep-alive connection */
 		conn_close(c);
 		return;
 	}
-	rh_conn_run(c);
+	conn_run(c);
 }
 
 /* ---- driving ---- */
 
-void
-rh_conn_run(struct rh_conn *c)
+/* Drives <c> after an event on its client or upstream socket, or a timeout. */
+static void
+conn_run(struct rh_conn *c)
 {
 	enum step s;
 
@@ -1414,6 +1507,9 @@ rh_conn_run(struct rh_conn *c)
 			break;
 		case CS_PROXY:
 			s = step_proxy(c);
+			break;
+		case CS_QUEUED:
+			s = ST_WAIT; /* the worker's turn hook retries it */
 			break;
 		case CS_LOCAL:
 			s = step_local(c);
@@ -1433,37 +1529,62 @@ rh_conn_run(struct rh_conn *c)
 		rh_timer_arm(&c->timer, q, c->w->now);
 }
 
-void
-rh_conn_drain(struct rh_conn *c)
+/* The worker's drain hook: connections between requests close now, the others once their exchange
+ * is over; idle upstream connections close too. */
+static void
+conn_drain(struct rh_worker *w)
 {
-	if (c->state == CS_READ_HEAD && (!c->in || rh_buf_len(c->in) == 0)) {
-		rh_tls_notify(&c->ep);
-		conn_close(c);
+	rh_upstream_close_idle(w, false);
+	for (struct rh_conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->state == CS_READ_HEAD && (!c->in || rh_buf_len(c->in) == 0)) {
+			rh_ep_shutdown(&c->ep);
+			conn_close(c);
+		} else {
+			c->keep_alive = false;
+		}
 	}
-	else
-		c->keep_alive = false;
 }
 
-void
-rh_conn_accept(struct rh_worker *w, struct rh_listener *l)
+/* The worker's generation hook: idle connections to backends that left the snapshot go. */
+static void
+conn_generation(struct rh_worker *w)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	rh_upstream_close_idle(w, true);
+}
 
-	if (w->n_conns >= w->srv->conns_per_worker || w->draining) {
-		rh_worker_pause_accept(w, 0);
+/* An event on a client socket. */
+static void
+conn_event(struct rh_ep *ep, uint32_t events)
+{
+	struct rh_conn *c = ep_conn(ep);
+
+	rh_ep_note_events(ep, events);
+	if ((events & (EPOLLHUP | EPOLLERR)) && (c->state == CS_PROXY || c->state == CS_QUEUED)) {
+		/* the client reset the connection: nobody is left to answer, free the upstream now
+		 * rather than when upstream_read runs out */
+		conn_close(c);
 		return;
 	}
-	int fd = accept4(l->ep.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd == -1) {
-		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
-			return; /* another worker's listener took it, or the client gave up */
-		/* out of descriptors or memory: leave the rest queued in the kernel for a while */
-		rh_log_error("accept: %s (pausing accepts for 100 ms)", strerror(errno));
-		rh_worker_pause_accept(w, 100);
-		return;
-	}
+	conn_run(c);
+}
 
+/* An event on the upstream connection of an exchange (rh_upstream_acquire installs this handler;
+ * the pool puts its own back when the exchange ends). */
+static void
+upstream_event(struct rh_ep *ep, uint32_t events)
+{
+	struct rh_upconn *up = (struct rh_upconn *)ep;
+
+	rh_ep_note_events(ep, events);
+	conn_run(up->owner);
+}
+
+/* The worker's accept hook: a client connection on <fd> (from <l>, peer <addr>), TLS first on a
+ * listen_tls address. */
+static void
+conn_accepted(struct rh_worker *w, const struct rh_listener *l, int fd, const struct sockaddr *addr)
+{
 	struct rh_conn *c = w->free_conns;
 	if (c)
 		w->free_conns = c->next;
@@ -1472,12 +1593,12 @@ rh_conn_accept(struct rh_worker *w, struct rh_listener *l)
 		return;
 	}
 	*c = (struct rh_conn){
-		.ep = {.fd = fd, .kind = RH_EP_CLIENT},
+		.ep = {.fd = fd, .tp = &rh_transport_tcp, .handler = conn_event},
 		.w = w,
 		.timer = {.fire = conn_timeout},
 		.state = CS_READ_HEAD,
 	};
-	c->ip_len = (uint8_t)rh_net_host_text((struct sockaddr *)&ss, c->ip, sizeof(c->ip));
+	c->ip_len = (uint8_t)rh_net_host_text(addr, c->ip, sizeof(c->ip));
 	if (l->tls) {
 		if (!rh_tls_accept_start(l->tls, &c->ep)) {
 			close(fd);
@@ -1492,13 +1613,8 @@ rh_conn_accept(struct rh_worker *w, struct rh_listener *l)
 		c->nodelay = true;
 		c->state = CS_HANDSHAKE;
 	}
-	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-		.data.ptr = &c->ep,
-	};
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-		rh_tls_close(&c->ep);
-		close(fd);
+	if (rh_ep_watch(w->epfd, &c->ep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
+		rh_ep_close(&c->ep);
 		c->next = w->free_conns;
 		w->free_conns = c;
 		return;
@@ -1515,20 +1631,33 @@ rh_conn_accept(struct rh_worker *w, struct rh_listener *l)
 	/* a client usually sends its request right behind the handshake: read it now rather than
 	 * after another epoll_wait (when it is not there yet, one read fails with EAGAIN) */
 	c->ep.readable = true;
-	rh_conn_run(c);
+	conn_run(c);
 }
 
-void
-rh_conn_event(struct rh_ep *ep, uint32_t events)
+/* The worker's turn hook: requests waiting for a max_conns slot try again, in arrival order (a slot
+ * freed on another worker wakes nobody here, so the loop comes back every QUEUE_POLL_MS while some
+ * wait). */
+#define QUEUE_POLL_MS 5
+static int
+conn_turn(struct rh_worker *w)
 {
-	struct rh_conn *c = ep_conn(ep);
+	if (!w->queue_head)
+		return -1;
+	for (unsigned n = w->n_queued; n > 0 && w->queue_head; n--) {
+		struct rh_conn *c = w->queue_head;
 
-	rh_ep_note_events(ep, events);
-	if ((events & (EPOLLHUP | EPOLLERR)) && c->state == CS_PROXY) {
-		/* the client reset the connection: nobody is left to answer, free the upstream now
-		 * rather than when upstream_read runs out */
-		conn_close(c);
-		return;
+		queue_leave(c);
+		c->state = CS_READ_HEAD; /* start_exchange queues it again if nothing is free yet */
+		start_exchange(c, 0, c->stale_retried);
+		conn_run(c);
 	}
-	rh_conn_run(c);
+	return w->queue_head ? QUEUE_POLL_MS : -1;
 }
+
+const struct rh_worker_hooks rh_conn_hooks = {
+	.accepted = conn_accepted,
+	.generation = conn_generation,
+	.drain = conn_drain,
+	.exit = conn_worker_exit,
+	.turn = conn_turn,
+};

@@ -1,22 +1,25 @@
-/* The health thread: one epoll loop that probes every backend at once every health_frequency_ms with
- * a non-blocking TCP connect, bounded by health_timeout_ms, keeps a HAProxy-style rise/fall counter
- * per backend and publishes a new snapshot (rh_runtime_publish) only in rounds where some backend
- * changed.
+/* The control thread: one epoll loop, the only writer of the runtime snapshot after #1.
  *
- * With TLS probes (cfg->health_tls, h->tls set) a connected probe goes on to a client handshake
- * (rh_tls_probe_start/step), its fd's epoll interest switched between EPOLLIN and EPOLLOUT as the
- * handshake asks, all within the same deadline; it succeeds only at RH_TLS_DONE. What the handshake
- * showed of the certificate goes into h->certs (under h->cert_lock, for rh_health_cert readers in
- * other threads); the expiry and verify warnings are decided here, with per-backend "already
- * warned" state that only this thread touches.
+ * - Active checks: every health_frequency_ms (varied by +-jitter/2 percent, so many proxies' probes do
+ *   not land together) every backend is probed at once (probe.c: TCP connect, TLS handshake, HTTP
+ *   status), each bounded by health_timeout_ms.
+ * - Passive checks: workers count failures on the backend while proxying and wake this thread
+ *   (rh_runtime_report_failure); each failure counts like a failed probe, and reaching `fall` takes
+ *   the backend out at once, through a new snapshot. Only probes bring it back.
+ * - DNS: with [upstream] resolve, resolver.c's thread re-resolves the names and hands its rounds
+ *   over; when a name's addresses change, a new snapshot keeps the backends whose address stays
+ *   (their health, counters, idle connections and TLS sessions), adds the new ones as unknown and
+ *   retires the others (they drain).
  *
- * The thread is the RCU writer and is never registered as a QSBR reader: urcu_qsbr_synchronize_rcu()
- * from a registered online thread would wait for itself.
+ * One state machine per backend (rh_backend_state): unknown until a check confirms or refutes the
+ * initial state, then up or down by HAProxy's rise/fall counter, draining while its weight is 0.
+ * Each transition is counted on the backend and logged once with its reason:
+ *   "backend 10.0.0.7:8080 down: HTTP 503 from /healthz (3 of 3)"
+ * A new snapshot is published only when some backend's routing changes.
  *
- * Probe sockets are closed with a plain close() once the result is known. A connected probe thus
- * leaves a TIME_WAIT socket on our side (not on the backend's), which is harmless at one probe per
- * backend per round; we do not RST with SO_LINGER {1, 0} because backends would then log a reset for
- * every check. */
+ * The thread is the RCU writer and is never registered as a QSBR reader:
+ * urcu_qsbr_synchronize_rcu() from a registered online thread would wait for itself. It reads the
+ * live snapshot without a read-side section, as only it replaces snapshots. */
 #include "roundhouse/health.h"
 
 #include <errno.h>
@@ -33,37 +36,32 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 
 #include "roundhouse/backend.h"
 #include "roundhouse/config.h"
+#include "roundhouse/lb.h"
 #include "roundhouse/log.h"
+#include "roundhouse/probe.h"
+#include "roundhouse/resolver.h"
 #include "roundhouse/runtime.h"
 #include "roundhouse/timer.h"
 #include "roundhouse/tls.h"
+#include "roundhouse/transport.h"
 
-#define STOP_TAG UINT64_MAX /* epoll data of the stop eventfd; probes use their backend index */
 #define MAX_EVENTS 64
 #define DAY_S 86400
 #define DAY_MS (DAY_S * UINT64_C(1000))
 
-enum {
-	PROBE_PENDING = -1, /* connect or TLS handshake in flight */
-	PROBE_TIMEOUT = -2, /* not done within health_timeout_ms */
-	PROBE_TLS = -3,     /* the TLS handshake failed: probe.why says why */
-	/* 0: connected (and handshake done); > 0: the errno of the failure */
-};
-
-struct probe {
-	int fd;          /* -1 when no probe is in flight */
-	int result;      /* PROBE_*, 0 or an errno */
-	uint32_t interest;   /* the fd's epoll events, 0 while it is not registered */
-	struct ssl_st *ssl;  /* the probe's TLS handshake, once connected; else NULL */
-	char why[192];       /* with PROBE_TLS: "TLS handshake: ..." */
+/* What the thread keeps for one backend of the live snapshot (same index). */
+struct slot {
+	struct rh_probe probe; /* first: its endpoint is what epoll reports */
+	struct rh_health *h;
+	struct rh_backend *b;
+	bool in_flight;
 
 	/* warnings already given for this backend's certificate */
 	bool expiry_warned;
-	time_t expiry_not_after;  /* of the certificate warned about */
+	time_t expiry_not_after;   /* of the certificate warned about */
 	uint64_t expiry_warned_ms; /* when (rh_clock_ms) */
 	bool unverified_warned;
 	time_t unverified_not_after;
@@ -71,162 +69,265 @@ struct probe {
 
 struct rh_health {
 	struct rh_runtime *rt; /* its one writer: every snapshot after the first is published here */
-	size_t n;              /* backends in the live snapshot (the set is fixed while this runs) */
 	const struct rh_config *cfg;
 	const struct rh_tls_upstream *tls; /* NULL: plain TCP probes */
+	struct rh_probe_conf probe_conf;
 	unsigned rise, fall;
+	bool probing;  /* type != none */
+	bool passive;  /* failures while proxying count (needs probing: only probes bring a backend back) */
 	int epfd;
-	int stopfd; /* eventfd: rh_health_stop writes it */
+	struct rh_ep stop_ep;   /* eventfd: rh_health_stop writes it */
+	struct rh_ep report_ep; /* eventfd: workers' passive reports (rt->report_fd) */
+	struct rh_ep dns_ep;    /* the resolver's eventfd */
 	pthread_t thread;
 	bool running; /* a thread was started and not yet joined; main thread only */
 
 	/* health thread only, while it runs */
-	struct probe *probes;
+	struct slot *slots;    /* [n], parallel to the live snapshot's backends */
+	size_t n;
+	bool stop;
 	bool dirty;       /* the backends' health differs from the live snapshot (a publication failed) */
 	size_t pending;   /* probes in flight this round */
+	bool in_round;
+
+	/* DNS: the address list the live snapshot was built from, and per name whether its failure
+	 * was logged */
+	struct rh_resolver *resolver;
+	struct rh_backend_conf *confs;
+	size_t n_confs;
+	bool *dns_failing; /* [cfg->n_names] */
+	struct rh_resolver_round *dns_waiting; /* came in during a round: applied after it */
 
 	atomic_uint_fast64_t publications;
 
 	/* What the last completed handshake with each backend showed; certs[i].checked_at == 0: none.
 	 * Written by the health thread, read by rh_health_cert from any thread, both under cert_lock. */
 	pthread_mutex_t cert_lock;
-	struct rh_health_cert *certs;
+	struct rh_health_cert *certs; /* [n] */
 };
 
 
-
-
-struct rh_health *
-rh_health_create(struct rh_runtime *rt, const struct rh_config *cfg,
-		 const struct rh_tls_upstream *tls, char *err, size_t errlen)
+/* The live snapshot (read by its writer, which needs no read-side section). */
+static const struct rh_snapshot *
+live(const struct rh_health *h)
 {
-	struct rh_health *h;
-	/* the writer may read the live snapshot without being a reader: only it replaces snapshots */
-	size_t n = rt->live ? rt->live->n : 0;
-	int rc;
-
-	if (cfg->health_tls && tls == NULL && cfg->health_type != RH_HEALTH_NONE) {
-		snprintf(err, errlen, "health: [health_check] tls = true but no upstream TLS context "
-				      "was given (rh_health_create called without it)");
-		return NULL;
-	}
-	h = calloc(1, sizeof(*h));
-	if (h == NULL)
-		goto fail_nomem;
-	h->rt = rt;
-	h->n = n;
-	h->cfg = cfg;
-	h->tls = cfg->health_tls ? tls : NULL;
-	h->rise = cfg->rise > 0 ? cfg->rise : 1;
-	h->fall = cfg->fall > 0 ? cfg->fall : 1;
-	h->epfd = -1;
-	h->stopfd = -1;
-	atomic_init(&h->publications, 0);
-
-	h->probes = calloc(n > 0 ? n : 1, sizeof(h->probes[0]));
-	h->certs = calloc(n > 0 ? n : 1, sizeof(h->certs[0]));
-	if (h->probes == NULL || h->certs == NULL) {
-		snprintf(err, errlen, "health: out of memory");
-		goto fail_arrays;
-	}
-	for (size_t i = 0; i < n; i++)
-		h->probes[i].fd = -1;
-	rc = pthread_mutex_init(&h->cert_lock, NULL);
-	if (rc != 0) {
-		snprintf(err, errlen, "health: pthread_mutex_init: %s", strerror(rc));
-		goto fail_arrays;
-	}
-
-	h->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (h->epfd == -1) {
-		snprintf(err, errlen, "health: epoll_create1: %s", strerror(errno));
-		goto fail_epoll;
-	}
-	h->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (h->stopfd == -1) {
-		snprintf(err, errlen, "health: eventfd: %s", strerror(errno));
-		goto fail_eventfd;
-	}
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = STOP_TAG};
-	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->stopfd, &ev) == -1) {
-		snprintf(err, errlen, "health: epoll_ctl: %s", strerror(errno));
-		goto fail_register;
-	}
-	return h;
-
-fail_register:
-	close(h->stopfd);
-fail_eventfd:
-	close(h->epfd);
-fail_epoll:
-	pthread_mutex_destroy(&h->cert_lock);
-fail_arrays:
-	free(h->certs);
-	free(h->probes);
-	free(h);
-	return NULL;
-fail_nomem:
-	snprintf(err, errlen, "health: out of memory");
-	return NULL;
+	return h->rt->live;
 }
 
-
-/* Backend <i> of the live snapshot (read by its writer, which needs no read-side section). */
-static struct rh_backend *
-backend_at(const struct rh_health *h, size_t i)
-{
-	return h->rt->live->backends[i];
-}
-
-
-/* Ends the in-flight probe <i> with <result>: frees its TLS handshake if any and closes the fd,
- * which also removes it from the epoll set. */
 static void
-probe_end(struct rh_health *h, size_t i, int result)
+on_stop(struct rh_ep *ep, uint32_t events)
 {
-	struct probe *p = &h->probes[i];
+	struct rh_health *h = (struct rh_health *)((char *)ep - offsetof(struct rh_health, stop_ep));
 
-	if (p->fd == -1)
-		return;
-	if (p->ssl != NULL) {
-		rh_tls_probe_free(p->ssl);
-		p->ssl = NULL;
-	}
-	close(p->fd);
-	p->fd = -1;
-	p->interest = 0;
-	p->result = result;
-	h->pending--;
+	(void)events;
+	h->stop = true;
 }
 
+static void passive_intake(struct rh_health *h);
+static void dns_arrived(struct rh_health *h);
+static void probe_done(struct slot *s);
 
-/* Ends probe <i> as a failed TLS handshake. */
 static void
-tls_fail(struct rh_health *h, size_t i, const char *why)
+on_report(struct rh_ep *ep, uint32_t events)
 {
-	struct probe *p = &h->probes[i];
+	struct rh_health *h = (struct rh_health *)((char *)ep - offsetof(struct rh_health, report_ep));
+	uint64_t v;
 
-	snprintf(p->why, sizeof(p->why), "TLS handshake: %s", why);
-	probe_end(h, i, PROBE_TLS);
+	(void)events;
+	if (read(ep->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		rh_log_warn("control: report eventfd: %s", strerror(errno));
+	passive_intake(h);
 }
 
+static void
+on_dns(struct rh_ep *ep, uint32_t events)
+{
+	struct rh_health *h = (struct rh_health *)((char *)ep - offsetof(struct rh_health, dns_ep));
 
-/* Sets the epoll interest of in-flight probe <i> to <events> (registering the fd if it is not yet).
- * Returns 0 or -1 (errno set). */
+	(void)events;
+	dns_arrived(h);
+}
+
+static void
+on_probe(struct rh_ep *ep, uint32_t events)
+{
+	struct slot *s = (struct slot *)ep; /* the probe's endpoint is the slot's first member */
+
+	if (s->in_flight && !rh_probe_event(&s->probe, events))
+		probe_done(s);
+}
+
+/* An eventfd endpoint registered for reading with <handler>. */
 static int
-probe_watch(struct rh_health *h, size_t i, uint32_t events)
+watch_eventfd(struct rh_health *h, struct rh_ep *ep, int fd, rh_ep_handler *handler)
 {
-	struct probe *p = &h->probes[i];
-	struct epoll_event ev = {.events = events, .data.u64 = i};
-
-	if (p->interest == events)
-		return 0;
-	if (epoll_ctl(h->epfd, p->interest == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, p->fd, &ev) == -1)
-		return -1;
-	p->interest = events;
-	return 0;
+	*ep = (struct rh_ep){.fd = fd, .tp = &rh_transport_tcp, .handler = handler};
+	return fd == -1 ? -1 : rh_ep_watch(h->epfd, ep, EPOLLIN);
 }
 
+/* ---- the state machine ---- */
+
+/* The backend's state from its counter, its weight in the live snapshot and what was seen. */
+static enum rh_backend_state
+state_of(const struct rh_health *h, const struct rh_backend *b, unsigned weight)
+{
+	if (weight == 0)
+		return RH_BACKEND_DRAINING;
+	if (b->health_counter >= h->rise)
+		return b->seen_ok ? RH_BACKEND_UP : RH_BACKEND_UNKNOWN;
+	return b->seen_fail ? RH_BACKEND_DOWN : RH_BACKEND_UNKNOWN;
+}
+
+/* Sets backend <i>'s routing and state from its counter; logs and counts a state change with <why>
+ * (for down). Returns whether its routing changed (a new snapshot is due). */
+static bool
+settle(struct rh_health *h, size_t i, const char *why)
+{
+	const struct rh_snapshot *s = live(h);
+	struct rh_backend *b = s->backends[i];
+	bool up = b->health_counter >= h->rise;
+	bool changed = up != b->up;
+	enum rh_backend_state st = state_of(h, b, s->weights[i]);
+	enum rh_backend_state was = atomic_load_explicit(&b->state, memory_order_relaxed);
+
+	b->up = up;
+	if (st == was)
+		return changed;
+	atomic_store_explicit(&b->state, st, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->transitions[st], 1, memory_order_relaxed);
+	switch (st) {
+	case RH_BACKEND_UP:
+		if (changed) /* a first check confirming the initial state is not news */
+			rh_log_info("backend %s up", b->name);
+		break;
+	case RH_BACKEND_DOWN:
+		rh_log_warn("backend %s down: %s (%u of %u)", b->name, why ? why : "check failed",
+			    b->fail_streak < h->fall ? b->fail_streak : h->fall, h->fall);
+		break;
+	case RH_BACKEND_DRAINING:
+		rh_log_info("backend %s draining (weight 0)", b->name);
+		break;
+	default:
+		break;
+	}
+	return changed;
+}
+
+/* Feeds one check result into backend <b>'s counter as HAProxy does (check.c,
+ * set_server_check_status): a failure decrements, and a counter falling below <rise> drops to 0
+ * (down, success streak lost); a success increments, and reaching <rise> jumps to rise + fall - 1
+ * (up, failure streak forgotten). So a down backend comes up after <rise> consecutive successes and
+ * an up one goes down after <fall> consecutive failures. */
+static void
+count_result(const struct rh_health *h, struct rh_backend *b, bool ok)
+{
+	unsigned top = h->rise + h->fall - 1;
+
+	if (ok) {
+		b->seen_ok = true;
+		b->fail_streak = 0;
+		if (b->health_counter < top) {
+			b->health_counter++;
+			if (b->health_counter >= h->rise)
+				b->health_counter = top;
+		}
+	} else {
+		b->seen_fail = true;
+		b->fail_streak++;
+		if (b->health_counter > 0) {
+			b->health_counter--;
+			if (b->health_counter < h->rise)
+				b->health_counter = 0;
+		}
+	}
+}
+
+/* A backend this thread has not seen before: an up one starts with a full counter (so it takes
+ * `fall` failures to go down), a down one (initial = down) with an empty one; unknown either way
+ * until a check says. With type = none nothing will ever check: it is up from the start. */
+static bool
+adopt(struct rh_health *h, size_t i)
+{
+	struct rh_backend *b = live(h)->backends[i];
+
+	if (b->adopted)
+		return false;
+	b->adopted = true;
+	b->health_counter = h->cfg->initial_down && h->probing ? 0 : h->rise + h->fall - 1;
+	b->failures_seen = 0;
+	for (unsigned w = 0; w < b->n_local; w++)
+		b->failures_seen += atomic_load_explicit(&b->local[w].failures, memory_order_acquire);
+	if (!h->probing && live(h)->weights[i] > 0) {
+		/* nothing will ever check it: up from the start, without a log line per backend */
+		b->seen_ok = true;
+		atomic_store_explicit(&b->state, RH_BACKEND_UP, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->transitions[RH_BACKEND_UP], 1, memory_order_relaxed);
+	}
+	return settle(h, i, NULL);
+}
+
+/* Publishes the live snapshot again with the backends' current routing. */
+static void
+publish_health(struct rh_health *h)
+{
+	struct rh_snapshot *s = rh_snapshot_with_health(h->rt, h->rt->live);
+
+	if (!s) {
+		rh_log_error("control: cannot build a new snapshot: out of memory; retrying next round");
+		h->dirty = true;
+		return;
+	}
+	/* counted before the snapshot becomes visible (publication is a release), so whoever sees
+	 * the new snapshot also sees the count */
+	atomic_fetch_add_explicit(&h->publications, 1, memory_order_relaxed);
+	rh_runtime_publish(h->rt, s);
+	h->dirty = false;
+}
+
+/* ---- passive reports ---- */
+
+static void
+passive_intake(struct rh_health *h)
+{
+	const struct rh_snapshot *s = live(h);
+	bool changed = false;
+
+	/* cleared before the counts are read: a failure counted after this wakes the thread again */
+	atomic_store_explicit(&h->rt->report_pending, false, memory_order_seq_cst);
+	for (size_t i = 0; i < s->n; i++) {
+		struct rh_backend *b = s->backends[i];
+		uint64_t sum = 0;
+		uint_fast32_t last = 0;
+
+		for (unsigned w = 0; w < b->n_local; w++) {
+			uint_fast32_t n = atomic_load_explicit(&b->local[w].failures, memory_order_acquire);
+			sum += n;
+			if (n)
+				last = atomic_load_explicit(&b->local[w].last_failure, memory_order_relaxed);
+		}
+		if (sum <= b->failures_seen) {
+			b->failures_seen = sum; /* a worker counter wrapped: start over */
+			continue;
+		}
+		uint64_t delta = sum - b->failures_seen;
+		b->failures_seen = sum;
+		if (!h->passive || !b->up)
+			continue; /* already out of rotation: only probes matter now */
+		char why[160];
+		int err = (int)(last & 0xffff);
+		snprintf(why, sizeof(why), "%llu failure%s while proxying (last: %s%s%s)",
+			 (unsigned long long)delta, delta == 1 ? "" : "s",
+			 rh_backend_failure_name((enum rh_backend_failure)(last >> 16)), err ? ": " : "",
+			 err ? strerror(err) : "");
+		for (uint64_t k = 0; k < delta && k <= h->fall; k++)
+			count_result(h, b, false);
+		changed |= settle(h, i, why);
+	}
+	if (changed || h->dirty)
+		publish_health(h);
+}
+
+/* ---- certificates ---- */
 
 bool
 rh_health_cert_warning(time_t now, time_t not_after, unsigned warn_days, char *buf, size_t len)
@@ -254,13 +355,13 @@ rh_health_cert_warning(time_t now, time_t not_after, unsigned warn_days, char *b
 }
 
 
-/* Probe <i>'s handshake completed with <peer>: records it for rh_health_cert and gives the
+/* Slot <s>'s handshake completed with <peer>: records it for rh_health_cert and gives the
  * certificate warnings that are due. */
 static void
 cert_record(struct rh_health *h, size_t i, const struct rh_tls_peer *peer)
 {
-	struct probe *p = &h->probes[i];
-	const char *name = backend_at(h, i)->name;
+	struct slot *p = &h->slots[i];
+	const char *name = p->b->name;
 	time_t now = time(NULL);
 	char msg[160];
 
@@ -302,293 +403,423 @@ cert_record(struct rh_health *h, size_t i, const struct rh_tls_peer *peer)
 	}
 }
 
+/* ---- rounds of probes ---- */
 
-/* Advances probe <i>'s handshake after <events> on its fd (0 right after the connect): done,
- * failed, or waiting for the event it asks for. */
 static void
-tls_step(struct rh_health *h, size_t i, uint32_t events)
+probe_done(struct slot *s)
 {
-	struct probe *p = &h->probes[i];
-	bool want_write = false;
-	char why[160] = "";
+	struct rh_health *h = s->h;
 
-	switch (rh_tls_probe_step(p->ssl, &want_write, why, sizeof(why))) {
-	case RH_TLS_DONE: {
-		struct rh_tls_peer peer;
-
-		memset(&peer, 0, sizeof(peer));
-		rh_tls_probe_peer(p->ssl, &peer);
-		cert_record(h, i, &peer);
-		probe_end(h, i, 0);
-		return;
-	}
-	case RH_TLS_FAIL:
-		tls_fail(h, i, why[0] ? why : "failed");
-		return;
-	case RH_TLS_WAIT:
-		break;
-	}
-	if (events & EPOLLERR) {
-		/* A socket error the handshake did not notice: do not spin on it until the deadline. */
-		int soerr = 0;
-		socklen_t len = sizeof(soerr);
-
-		if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1 || soerr == 0)
-			soerr = ECONNRESET;
-		tls_fail(h, i, strerror(soerr));
-		return;
-	}
-	if (probe_watch(h, i, want_write ? EPOLLOUT : EPOLLIN) == -1) {
-		snprintf(why, sizeof(why), "epoll_ctl: %s", strerror(errno));
-		tls_fail(h, i, why);
-	}
+	s->in_flight = false;
+	h->pending--;
+	if (s->probe.have_peer)
+		cert_record(h, (size_t)(s - h->slots), &s->probe.peer);
 }
-
-
-/* In-flight probe <i> is connected: starts its handshake. */
-static void
-tls_begin(struct rh_health *h, size_t i)
-{
-	struct probe *p = &h->probes[i];
-
-	p->ssl = rh_tls_probe_start(h->tls, backend_at(h, i), p->fd);
-	if (p->ssl == NULL) {
-		tls_fail(h, i, "out of memory");
-		return;
-	}
-	tls_step(h, i, 0);
-}
-
-
-/* Starts a connect to backend <i>. Either the probe is in flight (its fd registered with epoll,
- * counted in h->pending) or its result is already known. */
-static void
-probe_start(struct rh_health *h, size_t i)
-{
-	const struct rh_sockaddr *a = &backend_at(h, i)->addr;
-	struct probe *p = &h->probes[i];
-	int fd;
-
-	p->why[0] = '\0';
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		p->result = errno;
-		return;
-	}
-	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
-		/* loopback may connect at once */
-		if (h->tls == NULL) {
-			p->result = 0;
-			goto done;
-		}
-		p->fd = fd;
-		p->interest = 0;
-		p->result = PROBE_PENDING;
-		h->pending++;
-		tls_begin(h, i);
-		return;
-	}
-	if (errno != EINPROGRESS && errno != EINTR) { /* EINTR: the connect goes on asynchronously */
-		p->result = errno;
-		goto done;
-	}
-	struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = i};
-	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-		p->result = errno;
-		goto done;
-	}
-	p->fd = fd;
-	p->interest = EPOLLOUT;
-	p->result = PROBE_PENDING;
-	h->pending++;
-	return;
-
-done:
-	close(fd);
-}
-
-
-/* Something happened on in-flight probe <i>: a connect that finished (SO_ERROR says how), or a step
- * of its TLS handshake. */
-static void
-probe_ready(struct rh_health *h, size_t i, uint32_t events)
-{
-	int soerr = 0;
-	socklen_t len = sizeof(soerr);
-
-	if (i >= h->n || h->probes[i].fd == -1)
-		return;
-	if (h->probes[i].ssl != NULL) {
-		tls_step(h, i, events);
-		return;
-	}
-	if (getsockopt(h->probes[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
-		soerr = errno;
-	else if (soerr == 0 && !(events & EPOLLOUT))
-		soerr = ECONNRESET; /* EPOLLERR/EPOLLHUP without an error code */
-	if (soerr == 0 && h->tls != NULL) {
-		tls_begin(h, i);
-		return;
-	}
-	probe_end(h, i, soerr);
-}
-
 
 static void
 round_start(struct rh_health *h)
 {
 	h->pending = 0;
-	for (size_t i = 0; i < h->n; i++)
-		probe_start(h, i);
-}
+	h->in_round = true;
+	for (size_t i = 0; i < h->n; i++) {
+		struct slot *s = &h->slots[i];
 
-
-/* Applies probe <p>'s result to backend <b>'s counter as HAProxy does (check.c,
- * set_server_check_status): a failure decrements, and a counter falling below <rise> drops to 0
- * (down, success streak lost); a success increments, and reaching <rise> jumps to rise + fall - 1
- * (up, failure streak forgotten). So a down backend comes up after <rise> consecutive successes and
- * an up one goes down after <fall> consecutive failures. The counter lives on the backend object, so
- * it survives snapshots. Returns the new up/down state. */
-static bool
-counter_apply(const struct rh_health *h, const struct probe *p, struct rh_backend *b)
-{
-	unsigned top = h->rise + h->fall - 1;
-
-	if (p->result == 0) {
-		if (b->health_counter < top) {
-			b->health_counter++;
-			if (b->health_counter >= h->rise)
-				b->health_counter = top;
-		}
-	} else if (b->health_counter > 0) {
-		b->health_counter--;
-		if (b->health_counter < h->rise)
-			b->health_counter = 0;
+		s->in_flight = true;
+		h->pending++;
+		if (!rh_probe_start(&s->probe, &h->probe_conf, s->b, h->epfd, on_probe))
+			probe_done(s);
 	}
-	return b->health_counter >= h->rise;
 }
 
-
-/* Every probe of the round has a result: update the counters, log each transition once and publish
- * a new snapshot if anything changed (or a previous publication failed). */
+/* Every probe of the round has a result: feed them to the state machine and publish a new
+ * snapshot if some backend's routing changed (or a previous publication failed). */
 static void
 round_finish(struct rh_health *h)
 {
 	bool changed = h->dirty;
 
+	h->in_round = false;
 	for (size_t i = 0; i < h->n; i++) {
-		struct probe *p = &h->probes[i];
-		struct rh_backend *b = backend_at(h, i);
-		bool up = counter_apply(h, p, b);
+		struct slot *s = &h->slots[i];
 
-		if (up == b->up)
-			continue;
-		b->up = up;
-		changed = true;
-		if (up)
-			rh_log_info("backend %s up", b->name);
-		else if (p->result == PROBE_TIMEOUT)
-			rh_log_warn("backend %s down: timeout after %u ms", b->name,
-				    (unsigned)h->cfg->health_timeout_ms);
-		else if (p->result == PROBE_TLS)
-			rh_log_warn("backend %s down: %s", b->name, p->why);
-		else
-			rh_log_warn("backend %s down: %s", b->name, strerror(p->result));
+		count_result(h, s->b, s->probe.ok);
+		changed |= settle(h, i, s->probe.why);
+	}
+	if (changed)
+		publish_health(h);
+}
+
+/* Makes the slots match the live snapshot's backends (after a publication that changed the set;
+ * never during a round), keeping what a staying backend's slot knew. Returns 0 or -1 (no memory:
+ * the old slots stay, probing what they probed). */
+static int
+slots_sync(struct rh_health *h)
+{
+	const struct rh_snapshot *s = live(h);
+	size_t n = s->n;
+	struct slot *slots = calloc(n ? n : 1, sizeof(*slots));
+	struct rh_health_cert *certs = calloc(n ? n : 1, sizeof(*certs));
+
+	if (!slots || !certs) {
+		free(slots);
+		free(certs);
+		return -1;
+	}
+	pthread_mutex_lock(&h->cert_lock);
+	for (size_t i = 0; i < n; i++) {
+		slots[i] = (struct slot){.h = h, .b = s->backends[i]};
+		slots[i].probe.ep.fd = -1;
+		for (size_t j = 0; j < h->n; j++)
+			if (h->slots[j].b == s->backends[i]) {
+				slots[i].expiry_warned = h->slots[j].expiry_warned;
+				slots[i].expiry_not_after = h->slots[j].expiry_not_after;
+				slots[i].expiry_warned_ms = h->slots[j].expiry_warned_ms;
+				slots[i].unverified_warned = h->slots[j].unverified_warned;
+				slots[i].unverified_not_after = h->slots[j].unverified_not_after;
+				certs[i] = h->certs[j];
+				break;
+			}
+	}
+	free(h->certs);
+	h->certs = certs;
+	h->n = n;
+	pthread_mutex_unlock(&h->cert_lock);
+	free(h->slots);
+	h->slots = slots;
+	return 0;
+}
+
+/* ---- DNS ---- */
+
+/* The entries of h->confs that came from name <name>. */
+static size_t
+addrs_of(const struct rh_health *h, size_t name, struct rh_sockaddr *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < h->n_confs; i++)
+		if (h->confs[i].name == name) {
+			if (n < max)
+				out[n] = h->confs[i].addr;
+			n++;
+		}
+	return n;
+}
+
+/* A resolver round: names whose address set changed get a new snapshot (backends that stay keep
+ * their state, new ones start unknown, the others are retired and drain); a name that stopped
+ * resolving keeps its last addresses and is logged once until it resolves again. */
+static void
+dns_apply(struct rh_health *h, struct rh_resolver_round *r)
+{
+	const struct rh_config *cfg = h->cfg;
+	bool changed = false;
+	size_t total = 0;
+
+	for (size_t i = 0; i < cfg->n_names && i < r->n; i++) {
+		const struct rh_backend_name *nm = &cfg->names[i];
+		const struct rh_resolver_answer *a = &r->answers[i];
+		size_t have = addrs_of(h, i, NULL, 0);
+		struct rh_sockaddr *cur = calloc(have ? have : 1, sizeof(*cur));
+
+		if (!cur)
+			return;
+		addrs_of(h, i, cur, have);
+		if (nm->numeric) {
+			total += have;
+		} else if (!a->ok) {
+			if (!h->dns_failing[i])
+				rh_log_warn("backend %s: %s; %s", nm->spec, a->why,
+					    have ? "keeping its last addresses" : "no addresses yet, still trying");
+			h->dns_failing[i] = true;
+			total += have;
+		} else {
+			if (h->dns_failing[i])
+				rh_log_info("backend %s resolves again", nm->spec);
+			h->dns_failing[i] = false;
+			if (!rh_resolver_same_addrs(cur, have, a->addrs, a->n_addrs)) {
+				changed = true;
+				rh_log_info("backend %s: %zu address%s now (was %zu)", nm->spec, a->n_addrs,
+					    a->n_addrs == 1 ? "" : "es", have);
+			}
+			total += a->n_addrs;
+		}
+		free(cur);
 	}
 	if (!changed)
 		return;
-	struct rh_snapshot *s = rh_snapshot_with_health(h->rt, h->rt->live);
-	if (!s) {
-		rh_log_error("health: cannot build a new snapshot: out of memory; retrying next round");
-		h->dirty = true;
+
+	struct rh_backend_conf *confs = calloc(total ? total : 1, sizeof(*confs));
+	size_t n = 0;
+	if (!confs) {
+		rh_log_error("control: out of memory applying DNS changes; retrying next time");
 		return;
 	}
-	/* counted before the snapshot becomes visible (publication is a release), so whoever sees
-	 * the new snapshot also sees the count */
+	for (size_t i = 0; i < cfg->n_names; i++) {
+		const struct rh_backend_name *nm = &cfg->names[i];
+		const struct rh_resolver_answer *a = i < r->n ? &r->answers[i] : NULL;
+
+		if (nm->numeric || !a || !a->ok) {
+			for (size_t j = 0; j < h->n_confs; j++)
+				if (h->confs[j].name == i)
+					confs[n++] = h->confs[j];
+			continue;
+		}
+		for (size_t j = 0; j < a->n_addrs; j++) {
+			struct rh_backend_conf *bc = &confs[n++];
+
+			*bc = (struct rh_backend_conf){
+				.addr = a->addrs[j],
+				.weight = nm->weight,
+				.max_conns = nm->max_conns,
+				.line = nm->line,
+				.name = i,
+			};
+			memcpy(bc->spec, nm->spec, sizeof(bc->spec));
+		}
+	}
+
+	char err[128];
+	const struct rh_snapshot *old = live(h);
+	struct rh_snapshot *s = rh_snapshot_from_backends(h->rt, cfg, confs, n, old,
+							  !(cfg->initial_down && h->probing), err,
+							  sizeof(err));
+	if (!s) {
+		rh_log_error("control: %s; DNS changes retried next time", err);
+		free(confs);
+		return;
+	}
+	/* backends that leave drain: their state says so until the last reference goes */
+	uint64_t listed = ++h->rt->mark_seq;
+	for (size_t i = 0; i < s->n; i++)
+		s->backends[i]->mark = listed;
+	for (size_t i = 0; i < old->n; i++) {
+		struct rh_backend *b = old->backends[i];
+		if (b->mark == listed)
+			continue;
+		rh_log_info("backend %s (%s) removed: no longer in DNS, in-flight requests finish",
+			    b->name, b->spec);
+		atomic_store_explicit(&b->state, RH_BACKEND_DRAINING, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->transitions[RH_BACKEND_DRAINING], 1, memory_order_relaxed);
+	}
 	atomic_fetch_add_explicit(&h->publications, 1, memory_order_relaxed);
 	rh_runtime_publish(h->rt, s);
-	h->dirty = false;
+	free(h->confs);
+	h->confs = confs;
+	h->n_confs = n;
+	if (slots_sync(h) == -1)
+		rh_log_error("control: out of memory: new backends are not probed yet");
+	bool routing = false;
+	for (size_t i = 0; i < h->n; i++)
+		routing |= adopt(h, i);
+	if (routing)
+		publish_health(h); /* initial = down: the new ones are out until a probe passes */
 }
 
-
-/* Initial state from the live snapshot (#1: every backend up): an up
- * backend starts with a full counter, so with fall = 1 a dead backend goes down on the first round. */
 static void
-state_init(struct rh_health *h)
+dns_arrived(struct rh_health *h)
 {
-	unsigned top = h->rise + h->fall - 1;
+	struct rh_resolver_round *r = rh_resolver_take(h->resolver);
 
-	for (size_t i = 0; i < h->n; i++) {
-		struct rh_backend *b = backend_at(h, i);
-
-		b->health_counter = b->up ? top : 0;
-		h->probes[i].fd = -1;
-		h->probes[i].ssl = NULL;
-		h->probes[i].interest = 0;
+	if (!r)
+		return;
+	if (h->in_round) {
+		/* the slots must not change under probes in flight: the newest round waits */
+		rh_resolver_round_free(h->dns_waiting);
+		h->dns_waiting = r;
+		return;
 	}
-	h->dirty = false;
-	h->pending = 0;
+	dns_apply(h, r);
+	rh_resolver_round_free(r);
 }
 
+/* ---- the thread ---- */
+
+/* The start of the next round after one that started at <start>: the frequency, varied by up to
+ * +-jitter/2 percent. */
+static uint64_t
+next_round_after(const struct rh_health *h, uint64_t start)
+{
+	uint64_t freq = h->cfg->health_frequency_ms > 0 ? h->cfg->health_frequency_ms : 1;
+	uint64_t span = freq * h->cfg->jitter_pct / 100;
+
+	if (span == 0)
+		return start + freq;
+	return start + freq - span / 2 + rh_lb_rand_below(span + 1);
+}
 
 static void *
 health_main(void *arg)
 {
 	struct rh_health *h = arg;
-	const uint64_t freq = h->cfg->health_frequency_ms > 0 ? h->cfg->health_frequency_ms : 1;
 	const uint64_t timeout = h->cfg->health_timeout_ms;
 	struct epoll_event evs[MAX_EVENTS];
-	bool in_round = false;
 	uint64_t next_round = rh_clock_ms(), deadline = 0;
 
-	rh_log_set_thread_tag("health");
-	state_init(h);
+	rh_log_set_thread_tag("control");
+	for (size_t i = 0; i < h->n; i++)
+		h->dirty |= adopt(h, i);
+	if (h->dirty)
+		publish_health(h);
 
-	for (;;) {
+	while (!h->stop) {
 		uint64_t now = rh_clock_ms();
-		uint64_t wake;
+		uint64_t wake = UINT64_MAX;
 
-		if (!in_round && now >= next_round) {
+		if (h->probing && !h->in_round && now >= next_round && h->n > 0) {
 			round_start(h);
-			in_round = true;
 			deadline = now + timeout;
-			next_round = now + freq; /* rounds start every freq, measured start to start */
+			next_round = next_round_after(h, now); /* measured start to start */
 		}
-		if (in_round && h->pending > 0 && now >= deadline) {
+		if (h->in_round && h->pending > 0 && now >= deadline) {
+			char why[64];
+			snprintf(why, sizeof(why), "timeout after %u ms", (unsigned)timeout);
 			for (size_t i = 0; i < h->n; i++)
-				probe_end(h, i, PROBE_TIMEOUT);
+				if (h->slots[i].in_flight) {
+					rh_probe_abort(&h->slots[i].probe, why);
+					probe_done(&h->slots[i]);
+				}
 		}
-		if (in_round && h->pending == 0) {
+		if (h->in_round && h->pending == 0) {
 			round_finish(h);
-			in_round = false;
+			if (h->dns_waiting) {
+				dns_apply(h, h->dns_waiting);
+				rh_resolver_round_free(h->dns_waiting);
+				h->dns_waiting = NULL;
+			}
 			now = rh_clock_ms(); /* a publication waits for a grace period */
 			if (next_round <= now)
 				next_round = now; /* the round outlasted freq: start the next one at once */
 			continue;
 		}
 
-		wake = in_round ? deadline : next_round;
-		int ms = wake <= now ? 0 : wake - now > INT_MAX ? INT_MAX : (int)(wake - now);
+		if (h->in_round)
+			wake = deadline;
+		else if (h->probing && h->n > 0)
+			wake = next_round;
+		int ms = wake == UINT64_MAX ? -1
+			 : wake <= now      ? 0
+			 : wake - now > INT_MAX ? INT_MAX
+						: (int)(wake - now);
 		int n = epoll_wait(h->epfd, evs, MAX_EVENTS, ms);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			rh_log_error("health: epoll_wait: %s; health checks stop", strerror(errno));
+			rh_log_error("control: epoll_wait: %s; health checks stop", strerror(errno));
 			break;
 		}
-		for (int k = 0; k < n; k++) {
-			if (evs[k].data.u64 == STOP_TAG)
-				goto out;
-			probe_ready(h, (size_t)evs[k].data.u64, evs[k].events);
+		for (int k = 0; k < n && !h->stop; k++) {
+			struct rh_ep *ep = evs[k].data.ptr;
+			ep->handler(ep, evs[k].events);
 		}
 	}
 
-out:
 	for (size_t i = 0; i < h->n; i++)
-		probe_end(h, i, PROBE_PENDING);
+		if (h->slots[i].in_flight) {
+			rh_probe_cancel(&h->slots[i].probe);
+			h->slots[i].in_flight = false;
+		}
+	h->in_round = false;
+	h->pending = 0;
 	return NULL;
 }
 
+/* ---- set-up and the API ---- */
+
+struct rh_health *
+rh_health_create(struct rh_runtime *rt, const struct rh_config *cfg,
+		 const struct rh_tls_upstream *tls, char *err, size_t errlen)
+{
+	struct rh_health *h;
+	int rc;
+
+	if (cfg->health_tls && tls == NULL && cfg->health_type != RH_HEALTH_NONE) {
+		snprintf(err, errlen, "health: [health_check] tls = true but no upstream TLS context "
+				      "was given (rh_health_create called without it)");
+		return NULL;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		snprintf(err, errlen, "health: out of memory");
+		return NULL;
+	}
+	h->rt = rt;
+	h->cfg = cfg;
+	h->tls = cfg->health_tls ? tls : NULL;
+	h->rise = cfg->rise > 0 ? cfg->rise : 1;
+	h->fall = cfg->fall > 0 ? cfg->fall : 1;
+	h->probing = cfg->health_type != RH_HEALTH_NONE;
+	h->passive = cfg->passive && h->probing;
+	h->probe_conf = (struct rh_probe_conf){
+		.type = cfg->health_type,
+		.tls = h->tls,
+		.path = cfg->health_path ? cfg->health_path : "/",
+		.host = cfg->health_host,
+		.expect_lo = cfg->expect_lo,
+		.expect_hi = cfg->expect_hi,
+	};
+	h->epfd = -1;
+	h->stop_ep.fd = h->report_ep.fd = h->dns_ep.fd = -1;
+	atomic_init(&h->publications, 0);
+	rc = pthread_mutex_init(&h->cert_lock, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "health: pthread_mutex_init: %s", strerror(rc));
+		free(h);
+		return NULL;
+	}
+	h->dns_failing = calloc(cfg->n_names ? cfg->n_names : 1, sizeof(*h->dns_failing));
+	h->n_confs = cfg->n_backends;
+	h->confs = calloc(h->n_confs ? h->n_confs : 1, sizeof(*h->confs));
+	if (!h->dns_failing || !h->confs || (rt->live && slots_sync(h) == -1)) {
+		snprintf(err, errlen, "health: out of memory");
+		goto fail;
+	}
+	if (h->n_confs)
+		memcpy(h->confs, cfg->backends, h->n_confs * sizeof(*h->confs));
+	for (size_t i = 0; i < cfg->n_names; i++)
+		h->dns_failing[i] = cfg->names[i].unresolved[0] != '\0';
+
+	h->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (h->epfd == -1) {
+		snprintf(err, errlen, "health: epoll_create1: %s", strerror(errno));
+		goto fail;
+	}
+	if (watch_eventfd(h, &h->stop_ep, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), on_stop) == -1 ||
+	    (h->passive &&
+	     watch_eventfd(h, &h->report_ep, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), on_report) == -1)) {
+		snprintf(err, errlen, "health: eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (cfg->resolve_ms > 0) {
+		struct rh_resolver_name *names = calloc(cfg->n_names ? cfg->n_names : 1, sizeof(*names));
+		if (!names) {
+			snprintf(err, errlen, "health: out of memory");
+			goto fail;
+		}
+		for (size_t i = 0; i < cfg->n_names; i++) {
+			snprintf(names[i].host, sizeof(names[i].host), "%s", cfg->names[i].host);
+			names[i].port = cfg->names[i].port;
+		}
+		h->resolver = rh_resolver_create(names, cfg->n_names, cfg->resolve_ms,
+						 cfg->resolver.len ? &cfg->resolver : NULL, err, errlen);
+		free(names);
+		if (!h->resolver)
+			goto fail;
+		if (watch_eventfd(h, &h->dns_ep, rh_resolver_fd(h->resolver), on_dns) == -1) {
+			h->dns_ep.fd = -1; /* the resolver's own */
+			snprintf(err, errlen, "health: epoll_ctl: %s", strerror(errno));
+			goto fail;
+		}
+		h->dns_ep.fd = -1; /* closed by the resolver, not here (the endpoint stays registered) */
+	}
+	if (h->passive)
+		rt->report_fd = h->report_ep.fd;
+	return h;
+
+fail:
+	rh_health_destroy(h);
+	return NULL;
+}
 
 int
 rh_health_start(struct rh_health *h)
@@ -598,13 +829,22 @@ rh_health_start(struct rh_health *h)
 
 	if (h->running)
 		return 0;
-	/* type = none: nobody probes, every backend stays as snapshot #1 has it (healthy). */
-	if (h->cfg->health_type == RH_HEALTH_NONE || h->n == 0)
-		return 0;
-
+	if (h->resolver) {
+		if (rh_resolver_start(h->resolver) == -1)
+			return -1;
+		/* names that did not resolve at load are asked again at once (then retried every few
+		 * seconds until they do), not after a whole interval */
+		for (size_t i = 0; i < h->cfg->n_names; i++)
+			if (h->cfg->names[i].unresolved[0]) {
+				rh_resolver_resolve_now(h->resolver);
+				break;
+			}
+	}
 	/* The thread inherits a full signal mask: signals are the main thread's business. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
+	h->stop = false;
+	h->probing = h->cfg->health_type != RH_HEALTH_NONE; /* read again: tests change it after create */
 	rc = pthread_create(&h->thread, NULL, health_main, h);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
@@ -615,7 +855,6 @@ rh_health_start(struct rh_health *h)
 	return 0;
 }
 
-
 void
 rh_health_stop(struct rh_health *h)
 {
@@ -623,15 +862,14 @@ rh_health_stop(struct rh_health *h)
 
 	if (h == NULL || !h->running)
 		return;
-	while (write(h->stopfd, &one, sizeof(one)) == -1 && errno == EINTR)
+	while (write(h->stop_ep.fd, &one, sizeof(one)) == -1 && errno == EINTR)
 		;
 	pthread_join(h->thread, NULL);
 	h->running = false;
 	/* Reset the eventfd so that a later start runs again. */
-	while (read(h->stopfd, &drain, sizeof(drain)) == -1 && errno == EINTR)
+	while (read(h->stop_ep.fd, &drain, sizeof(drain)) == -1 && errno == EINTR)
 		;
 }
-
 
 void
 rh_health_destroy(struct rh_health *h)
@@ -639,21 +877,32 @@ rh_health_destroy(struct rh_health *h)
 	if (h == NULL)
 		return;
 	rh_health_stop(h);
-	close(h->stopfd);
-	close(h->epfd);
+	if (h->rt->report_fd == h->report_ep.fd)
+		h->rt->report_fd = -1;
+	if (h->resolver) {
+		epoll_ctl(h->epfd, EPOLL_CTL_DEL, rh_resolver_fd(h->resolver), NULL);
+		rh_resolver_destroy(h->resolver);
+	}
+	rh_resolver_round_free(h->dns_waiting);
+	if (h->stop_ep.fd != -1)
+		close(h->stop_ep.fd);
+	if (h->report_ep.fd != -1)
+		close(h->report_ep.fd);
+	if (h->epfd != -1)
+		close(h->epfd);
 	pthread_mutex_destroy(&h->cert_lock);
 	free(h->certs);
-	free(h->probes);
+	free(h->slots);
+	free(h->confs);
+	free(h->dns_failing);
 	free(h);
 }
-
 
 uint64_t
 rh_health_publications(const struct rh_health *h)
 {
 	return atomic_load_explicit(&h->publications, memory_order_relaxed);
 }
-
 
 bool
 rh_health_cert(const struct rh_health *h, size_t backend, struct rh_health_cert *out)
@@ -662,10 +911,8 @@ rh_health_cert(const struct rh_health *h, size_t backend, struct rh_health_cert 
 	pthread_mutex_t *lock = (pthread_mutex_t *)&h->cert_lock;
 	bool have;
 
-	if (backend >= h->n)
-		return false;
 	pthread_mutex_lock(lock);
-	have = h->certs[backend].checked_at != 0;
+	have = backend < h->n && h->certs[backend].checked_at != 0;
 	if (have)
 		*out = h->certs[backend];
 	pthread_mutex_unlock(lock);

@@ -75,10 +75,20 @@ log_totals(const struct rh_worker *workers, unsigned n, const struct rh_server *
 		t.edge_tls_full += s->edge_tls_full;
 		t.edge_tls_resumed += s->edge_tls_resumed;
 		t.edge_tls_failed += s->edge_tls_failed;
+		t.retries += s->retries;
+		t.retries_denied += s->retries_denied;
+		t.queued += s->queued;
+		t.queue_timeouts += s->queue_timeouts;
 	}
 	rh_log_info("totals: %" PRIu64 " connections, %" PRIu64 " requests, %" PRIu64
 		    " upstream connects, %" PRIu64 " upstream reuses",
 		    t.accepted, t.requests, t.upstream_connects, t.upstream_reused);
+	if (t.retries || t.retries_denied)
+		rh_log_info("retries: %" PRIu64 " sent, %" PRIu64 " refused by the retry budget", t.retries,
+			    t.retries_denied);
+	if (t.queued)
+		rh_log_info("max_conns queue: %" PRIu64 " requests waited, %" PRIu64 " got 503 after queue_timeout",
+			    t.queued, t.queue_timeouts);
 	if (srv->tls_up)
 		rh_log_info("upstream TLS handshakes: %" PRIu64 " full, %" PRIu64 " resumed",
 			    t.upstream_tls_full, t.upstream_tls_resumed);
@@ -133,6 +143,18 @@ main(int argc, char **argv)
 		rh_config_finish(&cfg);
 		return 1;
 	}
+	/* with [upstream] resolve set a name that does not resolve does not stop the proxy: say so */
+	for (size_t i = 0; i < cfg.n_names; i++)
+		if (cfg.names[i].unresolved[0]) {
+			if (test_only)
+				fprintf(stderr, "roundhouse: warning: %s:%u: upstream.backend: %s (the proxy "
+						"starts without it and keeps resolving it)\n",
+					path, cfg.names[i].line, cfg.names[i].unresolved);
+			else
+				rh_log_warn("%s:%u: upstream.backend: %s; starting without it, resolving "
+					    "it again until it resolves", path, cfg.names[i].line,
+					    cfg.names[i].unresolved);
+		}
 	if (test_only) {
 		printf("roundhouse: %s: configuration is valid (%zu listen address(es), %zu TLS listen "
 		       "address(es), %zu backend address(es), %u worker(s))\n",
@@ -161,6 +183,7 @@ main(int argc, char **argv)
 		.conns_per_worker = (cfg.max_connections + cfg.threads - 1) / cfg.threads,
 		.tls_up = tls_up,
 		.tls_edge = tls_edge,
+		.hooks = &rh_conn_hooks, /* the workers' loops serve the HTTP proxy */
 	};
 	struct rh_worker *workers = NULL;
 	struct rh_health *health = NULL;
@@ -170,7 +193,9 @@ main(int argc, char **argv)
 		rh_log_error("runtime: out of memory");
 		goto out_pool;
 	}
-	struct rh_snapshot *first = rh_snapshot_from_config(&rt, &cfg, NULL, true, err, sizeof(err));
+	/* [health_check] initial = down: nothing is routed to before a probe passes */
+	bool initially_up = !(cfg.initial_down && cfg.health_type != RH_HEALTH_NONE);
+	struct rh_snapshot *first = rh_snapshot_from_config(&rt, &cfg, NULL, initially_up, err, sizeof(err));
 	if (!first) {
 		rh_log_error("%s", err);
 		goto out_pool;

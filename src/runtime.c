@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <urcu/urcu-qsbr.h>
 
@@ -56,6 +57,8 @@ rh_runtime_init(struct rh_runtime *rt, unsigned n_workers)
 	memset(rt, 0, sizeof(*rt));
 	rt->n_workers = n_workers ? n_workers : 1;
 	rt->next_uid = 1;
+	rt->report_fd = -1;
+	atomic_init(&rt->report_pending, false);
 	atomic_init(&rt->rr_counter, 0);
 	rt->load = aligned_alloc(64, rt->n_workers * sizeof(rt->load[0]));
 	if (!rt->load)
@@ -170,14 +173,25 @@ settings_from_config(struct rh_settings *st, const struct rh_config *cfg)
 	st->client_header_ms = cfg->client_header_ms;
 	st->upstream_read_ms = cfg->upstream_read_ms;
 	st->idle_ms = cfg->idle_ms;
+	st->retries = cfg->retries;
+	st->queue_timeout_ms = cfg->queue_timeout_ms;
 }
 
 struct rh_snapshot *
 rh_snapshot_from_config(struct rh_runtime *rt, const struct rh_config *cfg,
 			const struct rh_snapshot *prev, bool initially_up, char *err, size_t errlen)
 {
+	return rh_snapshot_from_backends(rt, cfg, cfg->backends, cfg->n_backends, prev, initially_up, err,
+					 errlen);
+}
+
+struct rh_snapshot *
+rh_snapshot_from_backends(struct rh_runtime *rt, const struct rh_config *cfg,
+			  const struct rh_backend_conf *backends, size_t n,
+			  const struct rh_snapshot *prev, bool initially_up, char *err, size_t errlen)
+{
 	size_t host_len = cfg->host_header ? strlen(cfg->host_header) : 0;
-	struct rh_snapshot *s = snapshot_alloc(cfg->n_backends, host_len);
+	struct rh_snapshot *s = snapshot_alloc(n, host_len);
 	/* marks the backends of <prev> already matched; a fresh value per attempt, so that marks left
 	 * by an attempt that ran out of memory mean nothing to the next one */
 	uint64_t taken = ++rt->mark_seq;
@@ -185,8 +199,8 @@ rh_snapshot_from_config(struct rh_runtime *rt, const struct rh_config *cfg,
 	if (!s)
 		goto nomem;
 	settings_from_config(&s->settings, cfg);
-	for (size_t i = 0; i < cfg->n_backends; i++) {
-		const struct rh_backend_conf *bc = &cfg->backends[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct rh_backend_conf *bc = &backends[i];
 		struct rh_backend *b = NULL;
 
 		for (size_t j = 0; prev && j < prev->n && !b; j++) {
@@ -207,6 +221,7 @@ rh_snapshot_from_config(struct rh_runtime *rt, const struct rh_config *cfg,
 			b->uid = rt->next_uid++;
 		}
 		b->mark = taken;
+		atomic_store_explicit(&b->max_conns, bc->max_conns, memory_order_relaxed);
 		s->backends[i] = b;
 		s->weights[i] = bc->weight;
 	}
@@ -214,8 +229,7 @@ rh_snapshot_from_config(struct rh_runtime *rt, const struct rh_config *cfg,
 	if (s)
 		return s;
 nomem:
-	snprintf(err, errlen, "runtime: out of memory building a snapshot of %zu backends",
-		 cfg->n_backends);
+	snprintf(err, errlen, "runtime: out of memory building a snapshot of %zu backends", n);
 	return NULL;
 }
 
@@ -236,6 +250,26 @@ rh_snapshot_with_health(struct rh_runtime *rt, const struct rh_snapshot *prev)
 		s->weights[i] = prev->weights[i];
 	}
 	return snapshot_finish(rt, s, prev->lb, prev);
+}
+
+void
+rh_runtime_report_failure(struct rh_runtime *rt, struct rh_backend *b, unsigned worker, int kind,
+			  int err)
+{
+	struct rh_backend_local *l = &b->local[worker];
+
+	if (rt->report_fd == -1)
+		return;
+	atomic_store_explicit(&l->last_failure, (uint_fast32_t)kind << 16 | ((unsigned)err & 0xffff),
+			      memory_order_relaxed);
+	/* release: the control thread that reads the count also sees the kind */
+	atomic_store_explicit(&l->failures, atomic_load_explicit(&l->failures, memory_order_relaxed) + 1,
+			      memory_order_release);
+	if (atomic_exchange_explicit(&rt->report_pending, true, memory_order_acq_rel))
+		return; /* a wake-up is on its way; the control thread reads every count when it comes */
+	uint64_t one = 1;
+	ssize_t r = write(rt->report_fd, &one, sizeof(one));
+	(void)r; /* a full eventfd (it never is: the count saturates) wakes the reader anyway */
 }
 
 void

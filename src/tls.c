@@ -1,5 +1,6 @@
-/* TLS with BoringSSL: contexts for both directions, a BIO over the worker's sockets that keeps the
- * epoll readiness flags, non-blocking handshakes, reads and gathered writes. See tls.h. */
+/* TLS with BoringSSL: contexts for both directions, a BIO over an endpoint's socket that keeps the
+ * epoll readiness flags, and the TLS transport over it (non-blocking handshakes, reads, gathered
+ * writes, close_notify). See tls.h. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -21,7 +22,7 @@
 #include "roundhouse/config.h"
 #include "roundhouse/log.h"
 #include "roundhouse/tls.h"
-#include "roundhouse/worker.h"
+#include "roundhouse/transport.h"
 
 /* ALPN in wire format: only HTTP/1.1 is spoken on either side */
 static const uint8_t alpn_http11[] = "\x08http/1.1";
@@ -49,7 +50,10 @@ struct rh_tls_edge {
 static int slot_index = -1;
 static BIO_METHOD *ep_bio_method;
 static _Thread_local char last_failure[192];
-static _Thread_local struct rh_buf_pool *worker_bufs; /* read-ahead buffers come from here */
+static _Thread_local const struct rh_ep *failure_ep; /* whose failure last_failure is, if an ep's */
+/* per thread (rh_tls_thread_init): NULL in a thread that never called it */
+static _Thread_local struct rh_buf_pool *thread_bufs; /* read-ahead buffers come from here */
+static _Thread_local char *scratch;                   /* RH_TLS_RECORD bytes: spans gathered for a write */
 
 /* BoringSSL asks the BIO for a record's 5-byte header, then for its body: two reads per record.
  * Asks smaller than this are served from a read-ahead buffer filled by one larger read. */
@@ -73,9 +77,10 @@ reason_text(uint32_t e, char *buf, size_t len)
 	buf[i] = '\0';
 }
 
-/* Records why <ssl> failed after <ret> from an SSL call, in the thread's last_failure. */
+/* Records why <ssl> (of <ep>, or NULL for a probe over a plain fd) failed after <ret> from an SSL
+ * call, in the thread's last_failure. */
 static void
-note_failure(SSL *ssl, int ret)
+note_failure(SSL *ssl, int ret, const struct rh_ep *ep)
 {
 	int e = SSL_get_error(ssl, ret);
 	int saved_errno = errno;
@@ -94,16 +99,9 @@ note_failure(SSL *ssl, int ret)
 	} else {
 		snprintf(last_failure, sizeof(last_failure), "TLS error (code %d)", e);
 	}
+	failure_ep = ep;
 	ERR_clear_error();
 	errno = saved_errno ? saved_errno : EPROTO;
-}
-
-const char *
-rh_tls_failure(const struct rh_ep *ep, char *buf, size_t len)
-{
-	(void)ep;
-	snprintf(buf, len, "%s", last_failure[0] ? last_failure : "unknown TLS error");
-	return buf;
 }
 
 /* The current OpenSSL error queue as one line, for start-up messages. */
@@ -133,7 +131,7 @@ take_read_ahead(struct rh_ep *ep, char *out, size_t len)
 	memcpy(out, ra->data + ra->start, n);
 	ra->start += n;
 	if (ra->start == ra->end) {
-		rh_buf_put(worker_bufs, ra);
+		rh_buf_put(thread_bufs, ra);
 		ep->tls_in = NULL;
 	}
 	return n;
@@ -150,7 +148,7 @@ ep_bio_read(BIO *bio, char *out, int len)
 	BIO_clear_retry_flags(bio);
 	if (ep->tls_in)
 		return (int)take_read_ahead(ep, out, (size_t)len);
-	if (len < READ_AHEAD_BELOW && worker_bufs && (ra = rh_buf_get(worker_bufs))) {
+	if (len < READ_AHEAD_BELOW && thread_bufs && (ra = rh_buf_get(thread_bufs))) {
 		dst = ra->data;
 		cap = RH_BUF_SIZE;
 	}
@@ -168,7 +166,7 @@ ep_bio_read(BIO *bio, char *out, int len)
 		if (n == -1 && errno == EINTR)
 			continue;
 		int saved = n == 0 ? 0 : errno; /* EOF: SSL_ERROR_SYSCALL with errno 0 */
-		rh_buf_put(worker_bufs, ra);
+		rh_buf_put(thread_bufs, ra);
 		errno = saved;
 		if (n == 0)
 			return 0;
@@ -368,6 +366,25 @@ rh_tls_connect_start(const struct rh_tls_upstream *u, const struct rh_backend *b
 	if (*session_slot)
 		SSL_set_session(ssl, *session_slot);
 	ep->tls = ssl;
+	ep->tp = &rh_tls_transport;
+	return true;
+}
+
+bool
+rh_tls_probe_connect(const struct rh_tls_upstream *u, const struct rh_backend *b, struct rh_ep *ep)
+{
+	SSL *ssl = client_ssl(u, b);
+
+	/* no session slot: nothing is offered, and new_session keeps nothing */
+	if (!ssl)
+		return false;
+	if (!attach_bio(ssl, ep)) {
+		SSL_free(ssl);
+		ERR_clear_error();
+		return false;
+	}
+	ep->tls = ssl;
+	ep->tp = &rh_tls_transport;
 	return true;
 }
 
@@ -537,25 +554,26 @@ rh_tls_accept_start(const struct rh_tls_edge *e, struct rh_ep *ep)
 	}
 	SSL_set_accept_state(ssl);
 	ep->tls = ssl;
+	ep->tp = &rh_tls_transport;
 	return true;
 }
 
-/* ---- connections ---- */
+/* ---- the transport ---- */
 
-enum rh_tls_step
-rh_tls_handshake(struct rh_ep *ep)
+static enum rh_io_step
+tls_handshake(struct rh_ep *ep)
 {
 	int r = SSL_do_handshake(ep->tls);
 
 	if (r == 1)
-		return RH_TLS_DONE;
+		return RH_IO_DONE;
 	switch (SSL_get_error(ep->tls, r)) {
 	case SSL_ERROR_WANT_READ:
 	case SSL_ERROR_WANT_WRITE:
-		return RH_TLS_WAIT;
+		return RH_IO_WAIT;
 	default:
-		note_failure(ep->tls, r);
-		return RH_TLS_FAIL;
+		note_failure(ep->tls, r, ep);
+		return RH_IO_FAIL;
 	}
 }
 
@@ -565,8 +583,8 @@ rh_tls_resumed(const struct rh_ep *ep)
 	return SSL_session_reused(ep->tls);
 }
 
-ssize_t
-rh_tls_read(struct rh_ep *ep, void *buf, size_t len)
+static ssize_t
+tls_read(struct rh_ep *ep, void *buf, size_t len)
 {
 	int n = SSL_read(ep->tls, buf, len > INT_MAX ? INT_MAX : (int)len);
 
@@ -585,18 +603,22 @@ rh_tls_read(struct rh_ep *ep, void *buf, size_t len)
 		}
 		/* fall through */
 	default:
-		note_failure(ep->tls, n);
+		note_failure(ep->tls, n, ep);
 		return -2;
 	}
 }
 
-ssize_t
-rh_tls_writev(struct rh_ep *ep, const struct iovec *iov, int cnt, char *scratch)
+/* At most one record's worth (RH_TLS_RECORD bytes) per call: small spans are gathered into the
+ * thread's scratch so a rewritten head does not become a dozen tiny records. After -1 the next call
+ * must present the same bytes (the caller's iovecs unchanged), which a write queue that only
+ * advances on success does. */
+static ssize_t
+tls_writev(struct rh_ep *ep, const struct iovec *iov, int cnt)
 {
 	const char *p = iov[0].iov_base;
 	size_t len = iov[0].iov_len;
 
-	if (len >= RH_TLS_RECORD || cnt == 1) {
+	if (len >= RH_TLS_RECORD || cnt == 1 || !scratch) {
 		if (len > RH_TLS_RECORD)
 			len = RH_TLS_RECORD;
 	} else {
@@ -620,25 +642,36 @@ rh_tls_writev(struct rh_ep *ep, const struct iovec *iov, int cnt, char *scratch)
 	case SSL_ERROR_WANT_WRITE:
 		return -1;
 	default:
-		note_failure(ep->tls, n);
+		note_failure(ep->tls, n, ep);
 		return -2;
 	}
 }
 
-bool
-rh_tls_pending(const struct rh_ep *ep)
+static bool
+tls_pending(const struct rh_ep *ep)
 {
-	return ep->tls && (ep->tls_in || SSL_has_pending(ep->tls));
+	return ep->tls_in || SSL_has_pending(ep->tls);
 }
 
 void
-rh_tls_worker_init(struct rh_buf_pool *bufs)
+rh_tls_thread_init(struct rh_buf_pool *bufs)
 {
-	worker_bufs = bufs;
+	thread_bufs = bufs;
+	if (!scratch && !(scratch = malloc(RH_TLS_RECORD)))
+		rh_log_warn("TLS: out of memory for the write buffer: small writes go out as one "
+			    "record each");
 }
 
-bool
-rh_tls_idle_ok(struct rh_ep *ep)
+void
+rh_tls_thread_finish(void)
+{
+	free(scratch);
+	scratch = NULL;
+	thread_bufs = NULL;
+}
+
+static bool
+tls_idle_ok(struct rh_ep *ep)
 {
 	char byte;
 	int n = SSL_read(ep->tls, &byte, 1);
@@ -649,33 +682,57 @@ rh_tls_idle_ok(struct rh_ep *ep)
 	return false;
 }
 
-void
-rh_tls_close(struct rh_ep *ep)
+static void
+tls_close(struct rh_ep *ep)
 {
-	SSL *ssl = ep->tls;
-
-	if (!ssl)
-		return;
 	ERR_clear_error();
-	SSL_free(ssl);
+	SSL_free(ep->tls);
 	ep->tls = NULL;
-	rh_buf_put(worker_bufs, ep->tls_in);
+	rh_buf_put(thread_bufs, ep->tls_in);
 	ep->tls_in = NULL;
+	if (failure_ep == ep)
+		failure_ep = NULL; /* the memory may carry another endpoint next */
+	close(ep->fd);
 }
 
-enum rh_tls_step
-rh_tls_notify(struct rh_ep *ep)
+static enum rh_io_step
+tls_shutdown(struct rh_ep *ep)
 {
-	if (!ep->tls || !SSL_is_init_finished(ep->tls))
-		return RH_TLS_DONE;
+	if (!SSL_is_init_finished(ep->tls))
+		return RH_IO_DONE;
 	errno = 0;
 	int r = SSL_shutdown(ep->tls); /* a retry after WANT_WRITE finishes sending the alert */
 	if (r >= 0)
-		return RH_TLS_DONE;
+		return RH_IO_DONE;
 	int e = SSL_get_error(ep->tls, r);
 	ERR_clear_error();
-	return e == SSL_ERROR_WANT_WRITE ? RH_TLS_WAIT : RH_TLS_DONE;
+	return e == SSL_ERROR_WANT_WRITE ? RH_IO_WAIT : RH_IO_DONE;
 }
+
+/* The TLS reason when the last TLS failure on this thread was <ep>'s (a handshake, read or write
+ * that failed), else the plain one for <err> (a connect that failed before any TLS). */
+static const char *
+tls_failure(const struct rh_ep *ep, int err, char *buf, size_t len)
+{
+	if (failure_ep == ep && last_failure[0])
+		snprintf(buf, len, "%s", last_failure);
+	else
+		snprintf(buf, len, "%s", strerror(err));
+	return buf;
+}
+
+const struct rh_transport rh_tls_transport = {
+	.name = "tls",
+	.read = tls_read,
+	.writev = tls_writev,
+	.pending = tls_pending,
+	.handshake = tls_handshake,
+	.shutdown = tls_shutdown,
+	.close = tls_close,
+	.idle_ok = tls_idle_ok,
+	.failure = tls_failure,
+	.wait_commits = true,
+};
 
 /* ---- health probes ---- */
 
@@ -710,7 +767,7 @@ rh_tls_probe_step(SSL *ssl, bool *want_write, char *why, size_t whylen)
 		*want_write = true;
 		return RH_TLS_WAIT;
 	default:
-		note_failure(ssl, r);
+		note_failure(ssl, r, NULL);
 		snprintf(why, whylen, "%s", last_failure);
 		return RH_TLS_FAIL;
 	}
@@ -736,6 +793,12 @@ rh_tls_probe_peer(SSL *ssl, struct rh_tls_peer *out)
 		X509_free(leaf);
 	}
 	ERR_clear_error();
+}
+
+void
+rh_tls_probe_peer_ep(const struct rh_ep *ep, struct rh_tls_peer *out)
+{
+	rh_tls_probe_peer(ep->tls, out);
 }
 
 void

@@ -1,4 +1,5 @@
-/* Upstream connections and the per-worker, per-backend keep-alive pool (see upstream.h). */
+/* Upstream connections and the per-worker, per-backend keep-alive pool (see upstream.h). Plain and
+ * TLS connections differ only in their transport (set by rh_tls_connect_start). */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -9,7 +10,9 @@
 #include "roundhouse/net.h"
 #include "roundhouse/runtime.h"
 #include "roundhouse/tls.h"
+#include "roundhouse/transport.h"
 #include "roundhouse/upstream.h"
+#include "roundhouse/worker.h"
 
 static inline struct rh_backend_local *
 local_of(struct rh_worker *w, const struct rh_upconn *up)
@@ -24,6 +27,10 @@ set_in_flight(struct rh_worker *w, struct rh_upconn *up, bool on)
 	if (up->in_flight == on)
 		return;
 	up->in_flight = on;
+	if (!on && up->slot) {
+		up->slot = false;
+		rh_backend_slot_put(up->backend);
+	}
 	rh_counter_add(&local_of(w, up)->inflight, on ? 1 : -1);
 	rh_counter_add(&w->srv->rt->load[w->id].inflight, on ? 1 : -1);
 }
@@ -48,15 +55,38 @@ static void
 idle_expired(struct rh_timer *t)
 {
 	struct rh_upconn *up = (struct rh_upconn *)((char *)t - offsetof(struct rh_upconn, timer));
-	struct rh_worker *w = (struct rh_worker *)t->fire_arg;
 
-	rh_tls_notify(&up->ep); /* a clean end of an idle connection */
-	rh_upstream_close(w, up);
+	rh_ep_shutdown(&up->ep); /* a clean end of an idle connection */
+	rh_upstream_close(up->w, up);
+}
+
+/* An event on an idle (pooled) connection: the backend closed it or sent something nobody asked
+ * for, unless it was only transport housekeeping (a TLS session ticket). */
+static void
+idle_event(struct rh_ep *ep, uint32_t events)
+{
+	struct rh_upconn *up = (struct rh_upconn *)ep;
+
+	rh_ep_note_events(ep, events);
+	if (ep->readable && !rh_ep_idle_ok(ep))
+		rh_upstream_close(up->w, up);
+}
+
+/* After the batch it was closed in: the backend reference goes, the object is kept for reuse. */
+static void
+release_closed(struct rh_worker *w, struct rh_deferred *d)
+{
+	struct rh_upconn *up = (struct rh_upconn *)((char *)d - offsetof(struct rh_upconn, closed));
+
+	rh_backend_unref(up->backend); /* may be the last reference: a backend that left */
+	up->backend = NULL;
+	up->next = w->free_upconns;
+	w->free_upconns = up;
 }
 
 struct rh_upconn *
 rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend, struct rh_conn *owner,
-		    bool fresh_only)
+		    rh_ep_handler *handler, bool fresh_only)
 {
 	struct rh_backend_local *l = &backend->local[w->id];
 	struct rh_upconn *up = l->idle_head;
@@ -66,6 +96,7 @@ rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend, struct rh_c
 		idle_unlink(w, up);
 		rh_timer_cancel(&up->timer);
 		up->owner = owner;
+		up->ep.handler = handler;
 		up->reused = true;
 		up->wrote = false;
 		up->ep.readable = false;
@@ -87,27 +118,23 @@ rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend, struct rh_c
 		return NULL;
 	}
 	*up = (struct rh_upconn){
-		.ep = {.fd = fd, .kind = RH_EP_UPSTREAM, .writable = !in_progress},
+		.ep = {.fd = fd, .tp = &rh_transport_tcp, .handler = handler, .writable = !in_progress},
+		.w = w,
 		.backend = backend,
 		.owner = owner,
 		.connecting = true, /* until the TCP connect (and TLS handshake) completes */
-		.timer = {.fire = idle_expired, .fire_arg = w},
+		.timer = {.fire = idle_expired},
 	};
 	if (w->srv->tls_up && !rh_tls_connect_start(w->srv->tls_up, backend, &up->ep, &l->tls_session)) {
-		close(fd);
+		rh_ep_close(&up->ep);
 		up->next = w->free_upconns;
 		w->free_upconns = up;
 		errno = ENOMEM;
 		return NULL;
 	}
-	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-		.data.ptr = &up->ep,
-	};
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+	if (rh_ep_watch(w->epfd, &up->ep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
 		int saved = errno;
-		rh_tls_close(&up->ep);
-		close(fd);
+		rh_ep_close(&up->ep);
 		up->next = w->free_upconns;
 		w->free_upconns = up;
 		errno = saved;
@@ -127,14 +154,15 @@ rh_upstream_release(struct rh_worker *w, struct rh_upconn *up, unsigned keepaliv
 	set_in_flight(w, up, false);
 	if (l->idle_count >= keepalive || w->draining ||
 	    atomic_load_explicit(&up->backend->retired, memory_order_relaxed) ||
-	    ((up->ep.readable || rh_tls_pending(&up->ep)) && !(up->ep.tls && rh_tls_idle_ok(&up->ep)))) {
+	    (rh_ep_can_read(&up->ep) && !rh_ep_idle_ok(&up->ep))) {
 		/* full pool, shutting down, a backend that left, or the backend already said
 		 * something (close) */
-		rh_tls_notify(&up->ep);
+		rh_ep_shutdown(&up->ep);
 		rh_upstream_close(w, up);
 		return;
 	}
 	up->owner = NULL;
+	up->ep.handler = idle_event;
 	up->reused = false;
 	up->prev = NULL;
 	up->next = l->idle_head;
@@ -155,10 +183,9 @@ rh_upstream_close(struct rh_worker *w, struct rh_upconn *up)
 		idle_unlink(w, up);
 	set_in_flight(w, up, false);
 	rh_timer_cancel(&up->timer);
-	rh_worker_close_ep(&up->ep);
+	rh_ep_close(&up->ep);
 	up->owner = NULL;
-	up->next = w->closed_upconns;
-	w->closed_upconns = up;
+	rh_worker_defer(w, &up->closed, release_closed);
 }
 
 void
@@ -178,14 +205,11 @@ rh_upstream_close_idle(struct rh_worker *w, bool retired_only)
 }
 
 void
-rh_upstream_reap(struct rh_worker *w)
+rh_upstream_free_cached(struct rh_worker *w)
 {
-	while (w->closed_upconns) {
-		struct rh_upconn *up = w->closed_upconns;
-		w->closed_upconns = up->next;
-		rh_backend_unref(up->backend); /* may be the last reference: a backend that left */
-		up->backend = NULL;
-		up->next = w->free_upconns;
-		w->free_upconns = up;
+	while (w->free_upconns) {
+		struct rh_upconn *up = w->free_upconns;
+		w->free_upconns = up->next;
+		free(up);
 	}
 }

@@ -1,8 +1,11 @@
-/* The worker thread: one epoll loop over its listeners, client and upstream connections, with the
- * timer queues deciding how long epoll_wait may sleep. The thread is a QSBR reader: it is online
- * while it handles events (reading the runtime snapshot) and offline while it sleeps, so the control
- * thread's grace periods never wait for an idle worker. When a new generation appears it applies its
- * timeouts and closes its idle connections to backends that left. */
+/* The worker thread: one epoll loop over its endpoints (listeners, the wake eventfd, and the client
+ * and upstream connections of the layer above), each event handed to the endpoint's own handler,
+ * with the timer queues deciding how long epoll_wait may sleep. The listeners are the loop's own:
+ * it accepts, pauses at the connection limit and hands each new socket to the hooks (worker.h says
+ * why the loop sits below the proxy). The thread is a QSBR reader: it is online while it handles
+ * events (reading the runtime snapshot) and offline while it sleeps, so the control thread's grace
+ * periods never wait for an idle worker. When a new generation appears it applies its timeouts and
+ * tells the hooks (which close idle connections to backends that left). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,29 +15,19 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "roundhouse/backend.h"
 #include "roundhouse/config.h"
-#include "roundhouse/conn.h"
 #include "roundhouse/log.h"
 #include "roundhouse/net.h"
 #include "roundhouse/runtime.h"
 #include "roundhouse/tls.h"
-#include "roundhouse/upstream.h"
+#include "roundhouse/transport.h"
 #include "roundhouse/worker.h"
 
 #define MAX_EVENTS 256
 #define LISTEN_BACKLOG 4096
 
-void
-rh_worker_close_ep(struct rh_ep *ep)
-{
-	/* closing the fd removes it from epoll; events already fetched for it are skipped */
-	rh_tls_close(ep); /* abortive unless the caller sent close_notify before */
-	close(ep->fd);
-	ep->fd = -1;
-	ep->closed = true;
-	ep->readable = ep->writable = false;
-}
+static void listener_event(struct rh_ep *ep, uint32_t events);
+static void wake_event(struct rh_ep *ep, uint32_t events);
 
 /* Gives back everything <w> owns; its thread is not running. Also undoes a half-done
  * rh_worker_init, so the error path and rh_worker_finish share it. */
@@ -43,22 +36,15 @@ worker_release(struct rh_worker *w)
 {
 	for (size_t i = 0; i < w->n_listeners; i++)
 		if (!w->listeners[i].ep.closed)
-			close(w->listeners[i].ep.fd);
+			rh_ep_close(&w->listeners[i].ep);
 	w->n_listeners = 0;
-	while (w->free_upconns) {
-		struct rh_upconn *up = w->free_upconns;
-		w->free_upconns = up->next;
-		free(up);
-	}
 	rh_buf_pool_finish(&w->bufs);
 	if (w->wake.fd != -1)
-		close(w->wake.fd);
+		rh_ep_close(&w->wake);
 	if (w->epfd != -1)
 		close(w->epfd);
-	w->wake.fd = w->epfd = -1;
-	free(w->tls_scratch);
+	w->epfd = -1;
 	free(w->listeners);
-	w->tls_scratch = NULL;
 	w->listeners = NULL;
 }
 
@@ -87,11 +73,10 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 	rh_timer_queue_init(&w->tq_upstream, 0, true);
 	rh_timer_queue_init(&w->tq_pool, 0, false);
 	rh_timer_queue_init(&w->tq_linger, 5000, false); /* as nginx's lingering_timeout */
+	rh_timer_queue_init(&w->tq_queue, 0, false);
 
 	w->listeners = calloc(cfg->n_listens + cfg->n_listens_tls, sizeof(*w->listeners));
-	if (srv->tls_up || srv->tls_edge)
-		w->tls_scratch = malloc(RH_TLS_RECORD);
-	if (!w->listeners || ((srv->tls_up || srv->tls_edge) && !w->tls_scratch)) {
+	if (!w->listeners) {
 		snprintf(err, errlen, "worker %u: out of memory", id);
 		goto fail;
 	}
@@ -100,9 +85,12 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 		snprintf(err, errlen, "worker %u: epoll_create1: %s", id, strerror(errno));
 		goto fail;
 	}
-	w->wake = (struct rh_ep){.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), .kind = RH_EP_WAKE};
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->wake};
-	if (w->wake.fd == -1 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake.fd, &ev) == -1) {
+	w->wake = (struct rh_ep){
+		.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
+		.tp = &rh_transport_tcp, /* a plain fd: only closed through it */
+		.handler = wake_event,
+	};
+	if (w->wake.fd == -1 || rh_ep_watch(w->epfd, &w->wake, EPOLLIN) == -1) {
 		snprintf(err, errlen, "worker %u: eventfd: %s", id, strerror(errno));
 		goto fail;
 	}
@@ -113,11 +101,11 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 		int fd = rh_net_listen(addr, LISTEN_BACKLOG, err, errlen);
 		if (fd == -1)
 			goto fail;
-		l->ep = (struct rh_ep){.fd = fd, .kind = RH_EP_LISTENER};
+		l->ep = (struct rh_ep){.fd = fd, .tp = &rh_transport_tcp, .handler = listener_event};
+		l->w = w;
 		l->tls = tls ? srv->tls_edge : NULL;
 		w->n_listeners++;
-		ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = &l->ep};
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		if (rh_ep_watch(w->epfd, &l->ep, EPOLLIN) == -1) {
 			snprintf(err, errlen, "listen %s: epoll_ctl: %s", addr->text, strerror(errno));
 			goto fail;
 		}
@@ -148,13 +136,62 @@ rh_worker_pause_accept(struct rh_worker *w, unsigned retry_ms)
 	w->accept_resume_at = w->now + retry_ms;
 }
 
+/* A listener is readable (level-triggered: one accept per report). The new socket goes to the
+ * hooks; at the connection limit, and after an error that leaves the rest queued in the kernel,
+ * the listeners are paused. */
+static void
+listener_event(struct rh_ep *ep, uint32_t events)
+{
+	struct rh_listener *l = (struct rh_listener *)ep;
+	struct rh_worker *w = l->w;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	(void)events;
+	if (w->n_conns >= w->srv->conns_per_worker || w->draining) {
+		rh_worker_pause_accept(w, 0);
+		return;
+	}
+	int fd = accept4(ep->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd == -1) {
+		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+			return; /* another worker's listener took it, or the client gave up */
+		/* out of descriptors or memory: leave the rest queued in the kernel for a while */
+		rh_log_error("accept: %s (pausing accepts for 100 ms)", strerror(errno));
+		rh_worker_pause_accept(w, 100);
+		return;
+	}
+	w->srv->hooks->accepted(w, l, fd, (struct sockaddr *)&ss);
+}
+
+/* The main thread wrote to the eventfd (stop): the wake-up itself is the message. */
+static void
+wake_event(struct rh_ep *ep, uint32_t events)
+{
+	uint64_t v;
+
+	(void)events;
+	if (read(ep->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		rh_log_warn("eventfd read: %s", strerror(errno));
+}
+
+void
+rh_worker_release_closed(struct rh_worker *w)
+{
+	while (w->closed) {
+		struct rh_deferred *d = w->closed;
+		w->closed = d->next;
+		d->release(w, d);
+	}
+}
+
 /* Milliseconds epoll_wait may sleep: until the nearest timer. */
 static int
 run_timers(struct rh_worker *w)
 {
 	struct rh_timer_queue *queues[] = {
 		&w->tq_header, &w->tq_client_body, &w->tq_idle, &w->tq_send,
-		&w->tq_connect, &w->tq_upstream, &w->tq_pool, &w->tq_linger,
+		&w->tq_connect, &w->tq_upstream, &w->tq_pool, &w->tq_linger, &w->tq_queue,
 	};
 	int64_t next = 1000; /* wake at least once a second (drain deadline, stop flag backstop) */
 
@@ -175,19 +212,13 @@ start_draining(struct rh_worker *w)
 	 * listeners of the group until they are closed too */
 	for (size_t i = 0; i < w->n_listeners; i++)
 		if (!w->listeners[i].ep.closed)
-			rh_worker_close_ep(&w->listeners[i].ep);
-	rh_upstream_close_idle(w, false);
-	struct rh_conn *c = w->conns;
-	while (c) {
-		struct rh_conn *next = rh_conn_next(c);
-		rh_conn_drain(c);
-		c = next;
-	}
+			rh_ep_close(&w->listeners[i].ep);
+	w->srv->hooks->drain(w);
 	rh_log_info("draining %u connection(s), at most %u ms", w->n_conns, w->srv->cfg->shutdown_ms);
 }
 
-/* The snapshot changed generation: its timeouts apply to timers armed from now on, and idle
- * connections to backends that left are closed (each holds a reference that keeps the backend
+/* The snapshot changed generation: its timeouts apply to timers armed from now on, and the hooks
+ * close idle connections to backends that left (each holds a reference that keeps the backend
  * object alive). */
 static void
 apply_generation(struct rh_worker *w)
@@ -202,7 +233,8 @@ apply_generation(struct rh_worker *w)
 	w->tq_connect.duration_ms = st->connect_ms;
 	w->tq_upstream.duration_ms = st->upstream_read_ms;
 	w->tq_pool.duration_ms = st->idle_ms;
-	rh_upstream_close_idle(w, true);
+	w->tq_queue.duration_ms = st->queue_timeout_ms;
+	w->srv->hooks->generation(w);
 }
 
 static void *
@@ -213,7 +245,8 @@ worker_main(void *arg)
 	int timeout = 0;
 
 	rh_log_set_thread_tag(w->tag);
-	rh_tls_worker_init(&w->bufs);
+	if (w->srv->tls_up || w->srv->tls_edge)
+		rh_tls_thread_init(&w->bufs);
 	rh_rcu_reader_register();
 
 	for (;;) {
@@ -235,36 +268,17 @@ worker_main(void *arg)
 
 		for (int i = 0; i < n; i++) {
 			struct rh_ep *ep = events[i].data.ptr;
-			uint32_t e = events[i].events;
 
-			if (ep->closed)
-				continue;
-			switch (ep->kind) {
-			case RH_EP_CLIENT:
-				rh_conn_event(ep, e);
-				break;
-			case RH_EP_UPSTREAM: {
-				struct rh_upconn *up = (struct rh_upconn *)ep;
-				rh_ep_note_events(ep, e);
-				if (up->owner)
-					rh_conn_run(up->owner);
-				else if (ep->readable && !(ep->tls && rh_tls_idle_ok(ep)))
-					rh_upstream_close(w, up); /* the backend closed an idle one */
-				break;
-			}
-			case RH_EP_LISTENER:
-				rh_conn_accept(w, (struct rh_listener *)ep);
-				break;
-			case RH_EP_WAKE: {
-				uint64_t v;
-				if (read(ep->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-					rh_log_warn("eventfd read: %s", strerror(errno));
-				break;
-			}
-			}
+			if (!ep->closed) /* else closed by an earlier event of this batch */
+				ep->handler(ep, events[i].events);
 		}
 
 		timeout = run_timers(w);
+		if (w->srv->hooks->turn) {
+			int most = w->srv->hooks->turn(w);
+			if (most >= 0 && most < timeout)
+				timeout = most;
+		}
 		if (w->accept_paused && !w->draining) {
 			if (w->n_conns < w->srv->conns_per_worker && w->now >= w->accept_resume_at)
 				set_accepting(w, true);
@@ -272,8 +286,7 @@ worker_main(void *arg)
 				timeout = 100; /* come back for the retry after an accept error */
 		}
 
-		rh_conn_reap(w);
-		rh_upstream_reap(w);
+		rh_worker_release_closed(w);
 
 		if (!w->draining && atomic_load_explicit(&w->srv->stopping, memory_order_acquire))
 			start_draining(w);
@@ -283,9 +296,8 @@ worker_main(void *arg)
 
 	if (w->n_conns)
 		rh_log_warn("shutdown grace period over: closing %u connection(s)", w->n_conns);
-	rh_conn_free_all(w);
-	rh_upstream_close_idle(w, false);
-	rh_upstream_reap(w);
+	w->srv->hooks->exit(w);
+	rh_tls_thread_finish();
 	w->snap = NULL;
 	rh_rcu_reader_unregister();
 	return NULL;

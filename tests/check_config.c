@@ -144,9 +144,20 @@ START_TEST(minimal_defaults)
 	ck_assert_uint_eq(cfg.fall, 1);
 	ck_assert_str_eq(cfg.health_path, "/");
 	ck_assert_uint_eq(cfg.expect_lo, 200);
-	ck_assert_uint_eq(cfg.expect_hi, 200);
+	ck_assert_uint_eq(cfg.expect_hi, 399);
 	ck_assert(!cfg.health_tls);
 	ck_assert_uint_eq(cfg.cert_warn_days, 14);
+	ck_assert_ptr_null(cfg.health_host);
+	ck_assert(cfg.passive);
+	ck_assert(!cfg.initial_down);
+	ck_assert_uint_eq(cfg.jitter_pct, 5);
+	ck_assert_uint_eq(cfg.retries, 2);
+	ck_assert_uint_eq(cfg.queue_timeout_ms, 1000);
+	ck_assert_uint_eq(cfg.resolve_ms, 0);
+	ck_assert_uint_eq(cfg.resolver.len, 0);
+	ck_assert_uint_eq(cfg.n_names, 1);
+	ck_assert_uint_eq(cfg.backends[0].max_conns, 0);
+	ck_assert_uint_eq(cfg.backends[0].name, 0);
 
 	ck_assert_uint_eq(cfg.connect_ms, 3000);
 	ck_assert_uint_eq(cfg.client_header_ms, 10000);
@@ -904,10 +915,10 @@ START_TEST(err_unknown_key)
 		 "key)");
 	load_err(BACKEND "[health_check]\ncert_warn = 1\n",
 		 ":4: health_check.cert_warn: unknown key (valid in [health_check]: type, frequency, timeout, rise, fall, "
-		 "path, expect, tls, cert_warn_days)");
+		 "path, expect, tls, cert_warn_days, host, passive, initial, jitter)");
 	load_err(BACKEND "weight = 2\n",
 		 ":3: upstream.weight: unknown key (valid in [upstream]: algorithm, hash_key, hash_balance_factor, "
-		 "backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for)");
+		 "backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for, retries, queue_timeout, resolve, resolver)");
 	load_err(BACKEND "[limits]\nmax_body = 1m\n",
 		 ":4: limits.max_body: unknown key (valid in [limits]: max_body_size)");
 	/* names are case-sensitive */
@@ -1019,6 +1030,52 @@ START_TEST(err_unresolvable)
 }
 END_TEST
 
+/* With [upstream] resolve set (before or after the backend lines) a name that does not resolve does
+ * not stop the load: it is recorded with the reason, without addresses, and the others load. */
+START_TEST(resolve_tolerates_unresolved_names)
+{
+	struct rh_config cfg;
+
+	load_ok("[upstream]\nbackend = nohost.invalid:80 weight=3 max_conns=7\nbackend = 127.0.0.1:1\n"
+		"resolve = 30s\n",
+		&cfg);
+	ck_assert_uint_eq(cfg.resolve_ms, 30000);
+	ck_assert_uint_eq(cfg.n_names, 2);
+	ck_assert_uint_eq(cfg.n_backends, 1);
+	ck_assert_str_eq(cfg.backends[0].addr.text, "127.0.0.1:1");
+	ck_assert_uint_eq(cfg.backends[0].name, 1);
+	ck_assert_str_eq(cfg.names[0].host, "nohost.invalid");
+	ck_assert_uint_eq(cfg.names[0].port, 80);
+	ck_assert_uint_eq(cfg.names[0].weight, 3);
+	ck_assert_uint_eq(cfg.names[0].max_conns, 7);
+	ck_assert_uint_eq(cfg.names[0].line, 2);
+	ck_assert(!cfg.names[0].numeric);
+	ck_assert_msg(strncmp(cfg.names[0].unresolved, "cannot resolve 'nohost.invalid': ", 33) == 0, "%s",
+		      cfg.names[0].unresolved);
+	ck_assert(cfg.names[1].numeric);
+	ck_assert_str_eq(cfg.names[1].unresolved, "");
+	rh_config_finish(&cfg);
+
+	/* every name unresolved: the proxy starts with no backend and keeps asking */
+	load_ok("[upstream]\nresolve = 1s\nbackend = nohost.invalid:80\n", &cfg);
+	ck_assert_uint_eq(cfg.n_backends, 0);
+	ck_assert_uint_eq(cfg.n_names, 1);
+	rh_config_finish(&cfg);
+
+	load_ok("[upstream]\nbackend = 127.0.0.1:1 max_conns=2\nresolver = 127.0.0.1:5353\n"
+		"[health_check]\ntype = http\nhost = app.example\npassive = false\ninitial = down\njitter = 0\n",
+		&cfg);
+	ck_assert_uint_eq(cfg.backends[0].max_conns, 2);
+	ck_assert_str_eq(cfg.resolver.text, "127.0.0.1:5353");
+	ck_assert_int_eq(cfg.health_type, RH_HEALTH_HTTP);
+	ck_assert_str_eq(cfg.health_host, "app.example");
+	ck_assert(!cfg.passive);
+	ck_assert(cfg.initial_down);
+	ck_assert_uint_eq(cfg.jitter_pct, 0);
+	rh_config_finish(&cfg);
+}
+END_TEST
+
 START_TEST(err_weight)
 {
 	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=1001\n",
@@ -1032,24 +1089,23 @@ START_TEST(err_weight)
 	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=99999999999999999999\n",
 		 ":2: upstream.backend: bad weight '99999999999999999999': out of range (0..1000, 0 drains)");
 	load_err("[upstream]\nbackend = 127.0.0.1:1 weight = 2\n",
-		 ":2: upstream.backend: unknown option 'weight = 2' (expected weight=N)");
+		 ":2: upstream.backend: unknown option 'weight = 2' (expected weight=N or max_conns=N)");
 	load_err("[upstream]\nbackend = 127.0.0.1:1 backup\n",
-		 ":2: upstream.backend: unknown option 'backup' (expected weight=N)");
+		 ":2: upstream.backend: unknown option 'backup' (expected weight=N or max_conns=N)");
 	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=2 backup\n",
-		 ":2: upstream.backend: unknown option 'backup' (expected weight=N)");
+		 ":2: upstream.backend: unknown option 'backup' (expected weight=N or max_conns=N)");
 	load_err("[upstream]\nbackend = 127.0.0.1:1 Weight=2\n",
-		 ":2: upstream.backend: unknown option 'Weight=2' (expected weight=N)");
+		 ":2: upstream.backend: unknown option 'Weight=2' (expected weight=N or max_conns=N)");
 	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=2 weight=3\n",
 		 ":2: upstream.backend: weight given twice");
 	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=0\tweight=0\n",
 		 ":2: upstream.backend: weight given twice");
-	/* max_conns (CONFIG-CONTRACT.md) comes later: refused, not ignored */
-	load_err("[upstream]\nbackend = 127.0.0.1:1\nbackend = 127.0.0.1:2 max_conns=10\n",
-		 ":3: upstream.backend: 'max_conns' is not supported in this version (only weight=N)");
-	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=3 max_conns=10\n",
-		 ":2: upstream.backend: 'max_conns' is not supported in this version (only weight=N)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 max_conns=0\n",
+		 ":2: upstream.backend: bad max_conns '0': out of range (1..1000000)");
 	load_err("[upstream]\nbackend = 127.0.0.1:1 max_conns=\n",
-		 ":2: upstream.backend: 'max_conns' is not supported in this version (only weight=N)");
+		 ":2: upstream.backend: bad max_conns '': empty number (1..1000000)");
+	load_err("[upstream]\nbackend = 127.0.0.1:1 max_conns=2 max_conns=3\n",
+		 ":2: upstream.backend: max_conns given twice");
 }
 END_TEST
 
@@ -1147,7 +1203,7 @@ START_TEST(err_hash_key)
 	/* only in [upstream] */
 	load_err(BACKEND "[health_check]\nhash_key = uri\n",
 		 ":4: health_check.hash_key: unknown key (valid in [health_check]: type, frequency, timeout, rise, "
-		 "fall, path, expect, tls, cert_warn_days)");
+		 "fall, path, expect, tls, cert_warn_days, host, passive, initial, jitter)");
 }
 END_TEST
 
@@ -1252,8 +1308,17 @@ END_TEST
 START_TEST(err_other_values)
 {
 	load_err(BACKEND "host_header = a b\n", ":3: upstream.host_header: space or control character in 'a b'");
-	load_err(BACKEND "[health_check]\ntype = http\n",
-		 ":4: health_check.type: 'http' is not supported in this version (use tcp or none)");
+	load_err(BACKEND "[health_check]\ninitial = maybe\n",
+		 ":4: health_check.initial: unknown state 'maybe' (valid: up, down)");
+	load_err(BACKEND "[health_check]\nhost = a b\n", ":4: health_check.host: space or control character in 'a b'");
+	load_err(BACKEND "[health_check]\njitter = 51\n", ":4: health_check.jitter: '51': out of range (0..50)");
+	load_err(BACKEND "retries = 11\n", ":3: upstream.retries: '11': out of range (0..10)");
+	load_err(BACKEND "queue_timeout = 0\n", ":3: upstream.queue_timeout: '0' is too short (at least 1ms)");
+	load_err(BACKEND "resolve = 50ms\n", ":3: upstream.resolve: '50ms' is too short (at least 100ms, or 0)");
+	load_err(BACKEND "resolver = localhost:53\n",
+		 ":3: upstream.resolver: 'localhost' is not a numeric address (names are not resolved here)");
+	load_err(BACKEND "resolver = 127.0.0.1\n",
+		 ":3: upstream.resolver: bad address '127.0.0.1': missing port (expected host:port)");
 	load_err(BACKEND "[health_check]\ntype = udp\n",
 		 ":4: health_check.type: unknown type 'udp' (valid: tcp, http, none)");
 	load_err(BACKEND "[health_check]\npath = health\n", ":4: health_check.path: 'health' must start with '/'");
@@ -1327,7 +1392,7 @@ START_TEST(err_max_body_size)
 	load_err(BACKEND "max_body_size = 1m\n",
 		 ":3: upstream.max_body_size: unknown key (valid in [upstream]: algorithm, hash_key, "
 		 "hash_balance_factor, backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, "
-		 "x_forwarded_for)");
+		 "x_forwarded_for, retries, queue_timeout, resolve, resolver)");
 	load_err(BACKEND "[limit]\nmax_body_size = 1m\n",
 		 ":3: [limit]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin)");
 }
@@ -1349,7 +1414,7 @@ START_TEST(err_syntax)
 	load_err(BACKEND "junk\nbogus = 1\n", ":3: syntax error: expected '[section]' or 'key = value'");
 	load_err(BACKEND "bogus = 1\njunk\n",
 		 ":3: upstream.bogus: unknown key (valid in [upstream]: algorithm, hash_key, hash_balance_factor, "
-		 "backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for)");
+		 "backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for, retries, queue_timeout, resolve, resolver)");
 }
 END_TEST
 
@@ -1718,6 +1783,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, err_int_range);
 	tcase_add_test(tc, err_bad_hostport);
 	tcase_add_test(tc, err_unresolvable);
+	tcase_add_test(tc, resolve_tolerates_unresolved_names);
 	tcase_add_test(tc, err_weight);
 	tcase_add_test(tc, err_algorithm);
 	tcase_add_test(tc, err_hash_key);

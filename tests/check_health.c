@@ -35,6 +35,7 @@
 #include "roundhouse/config.h"
 #include "roundhouse/health.h"
 #include "roundhouse/log.h"
+#include "roundhouse/probe.h"
 #include "roundhouse/runtime.h"
 #include "roundhouse/tls.h"
 
@@ -347,14 +348,15 @@ START_TEST(test_up_down_and_back)
 	ck_assert_uint_lt(timed_stop(&f), 100);
 	log = log_end(&f);
 
-	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: Connection refused\n", ports[1]);
+	/* "(1 of 1)": consecutive failed checks of fall */
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: Connection refused (1 of 1)\n", ports[1]);
 	ck_assert_uint_eq(count(log, line), 1);
 	snprintf(line, sizeof(line), "backend 127.0.0.1:%u up\n", ports[1]);
 	ck_assert_uint_eq(count(log, line), 1);
 	snprintf(line, sizeof(line), "backend 127.0.0.1:%u ", ports[0]);
 	ck_assert_uint_eq(count(log, line), 0); /* the live one never changed */
-	ck_assert_uint_eq(count(log, "[health] warn: backend"), 1);
-	ck_assert_uint_eq(count(log, "[health] info: backend"), 1);
+	ck_assert_uint_eq(count(log, "[control] warn: backend"), 1);
+	ck_assert_uint_eq(count(log, "[control] info: backend"), 1);
 	free(log);
 	fixture_finish(&f);
 }
@@ -544,7 +546,7 @@ START_TEST(test_fall_after_recovery)
 
 	ck_assert_uint_lt(timed_stop(&f), 100);
 	log = log_end(&f);
-	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: Connection refused\n", ports[0]);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: Connection refused (3 of 3)\n", ports[0]);
 	ck_assert_uint_eq(count(log, line), 2);
 	snprintf(line, sizeof(line), "backend 127.0.0.1:%u up\n", ports[0]);
 	ck_assert_uint_eq(count(log, line), 1);
@@ -586,7 +588,7 @@ START_TEST(test_timeout)
 	ck_assert_uint_ge(t_down - t0, 200);
 	ck_assert_uint_lt(timed_stop(&f), 100);
 	log = log_end(&f);
-	ck_assert_uint_eq(count(log, "down: timeout after 200 ms\n"), 1);
+	ck_assert_uint_eq(count(log, "down: timeout after 200 ms (1 of 1)\n"), 1);
 	free(log);
 	fixture_finish(&f);
 	close(filler);
@@ -989,7 +991,7 @@ START_TEST(test_tls_probes)
 	log = log_end(&f);
 	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: TLS handshake: ", ports[1]);
 	ck_assert_uint_eq(count(log, line), 1);
-	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: timeout after 800 ms\n", ports[2]);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: timeout after 800 ms (1 of 1)\n", ports[2]);
 	ck_assert_uint_eq(count(log, line), 1);
 	snprintf(line, sizeof(line), "backend 127.0.0.1:%u ", ports[0]);
 	ck_assert_uint_eq(count(log, line), 0);
@@ -1105,6 +1107,315 @@ START_TEST(test_tls_cert_warnings)
 }
 END_TEST
 
+/* ---- HTTP checks, passive reports, initial = down ---- */
+
+START_TEST(test_probe_parse_status)
+{
+	ck_assert_int_eq(rh_probe_parse_status("HTTP/1.1 200 OK\r\n", 17), 200);
+	ck_assert_int_eq(rh_probe_parse_status("HTTP/1.0 503\r\n", 14), 503);
+	ck_assert_int_eq(rh_probe_parse_status("HTTP/1.1 404", 12), 404);
+	ck_assert_int_eq(rh_probe_parse_status("HTTP/1.1 20", 11), 0);  /* more bytes needed */
+	ck_assert_int_eq(rh_probe_parse_status("HTTP/1", 6), 0);
+	ck_assert_int_eq(rh_probe_parse_status("", 0), 0);
+	ck_assert_int_eq(rh_probe_parse_status("HTTP/2 200 OK\r\n", 15), -1);
+	ck_assert_int_eq(rh_probe_parse_status("SSH-2.0-OpenSSH\r\n", 17), -1);
+	ck_assert_int_eq(rh_probe_parse_status("HTTP/1.1 2000 OK", 16), -1);
+	ck_assert_int_eq(rh_probe_parse_status("HTTP/1.1 099 X", 14), -1);
+	ck_assert_int_eq(rh_probe_parse_status("HTTP/1.1 2x0 X", 14), -1);
+	ck_assert_int_eq(rh_probe_parse_status("HTTP/1.1  200", 13), -1);
+}
+END_TEST
+
+START_TEST(test_probe_request)
+{
+	struct rh_backend_conf bc = {.spec = "app.internal:8080", .weight = 1};
+	struct rh_backend *b = rh_backend_create(&bc, NULL, 1, true);
+	struct rh_probe_conf pc = {.type = RH_HEALTH_HTTP, .path = "/healthz?full=1"};
+	char buf[RH_PROBE_REQ_LEN];
+	size_t n;
+
+	ck_assert_ptr_nonnull(b);
+	n = rh_probe_request(&pc, b, buf, sizeof(buf));
+	ck_assert_uint_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, "GET /healthz?full=1 HTTP/1.1\r\nHost: app.internal:8080\r\n"
+			      "User-Agent: roundhouse-health\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+	pc.host = "health.example";
+	n = rh_probe_request(&pc, b, buf, sizeof(buf));
+	buf[n] = '\0';
+	ck_assert(strstr(buf, "\r\nHost: health.example\r\n") != NULL);
+	ck_assert_uint_eq(rh_probe_request(&pc, b, buf, 20), 0); /* does not fit: refused, not cut */
+	rh_backend_unref(b);
+}
+END_TEST
+
+/* A tiny HTTP backend in a thread: each connection reads a request head and gets "HTTP/1.1
+ * <status>" and a close. */
+struct http_server {
+	int lfd;
+	uint16_t port;
+	atomic_int status;
+	atomic_uint requests;
+	atomic_bool stop;
+	char last_head[512]; /* under no lock: read only after stop */
+	pthread_t thread;
+};
+
+static void *
+http_server_main(void *arg)
+{
+	struct http_server *s = arg;
+
+	while (!atomic_load(&s->stop)) {
+		struct pollfd pfd = {.fd = s->lfd, .events = POLLIN};
+		if (poll(&pfd, 1, 20) <= 0)
+			continue;
+		int c = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		char head[512];
+		size_t got = 0;
+		uint64_t end = now_ms() + 500;
+		while (got < sizeof(head) - 1 && now_ms() < end) {
+			struct pollfd cp = {.fd = c, .events = POLLIN};
+			if (poll(&cp, 1, 50) <= 0)
+				continue;
+			ssize_t n = recv(c, head + got, sizeof(head) - 1 - got, 0);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+			head[got] = '\0';
+			if (strstr(head, "\r\n\r\n"))
+				break;
+		}
+		head[got] = '\0';
+		if (got) {
+			memcpy(s->last_head, head, got + 1);
+			atomic_fetch_add(&s->requests, 1);
+			char resp[128];
+			int n = snprintf(resp, sizeof(resp),
+					 "HTTP/1.1 %d Test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+					 atomic_load(&s->status));
+			ssize_t w = send(c, resp, (size_t)n, MSG_NOSIGNAL);
+			(void)w;
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+static void
+http_server_start(struct http_server *s, int status)
+{
+	memset(s, 0, sizeof(*s));
+	s->port = 0;
+	s->lfd = listener(&s->port, 64);
+	atomic_init(&s->status, status);
+	ck_assert_int_eq(pthread_create(&s->thread, NULL, http_server_main, s), 0);
+}
+
+static void
+http_server_stop(struct http_server *s)
+{
+	atomic_store(&s->stop, true);
+	pthread_join(s->thread, NULL);
+	close(s->lfd);
+}
+
+/* The state of backend <i> of the live snapshot. */
+static enum rh_backend_state
+state_at(struct fixture *f, size_t i)
+{
+	rh_rcu_reader_online();
+	const struct rh_snapshot *v = rh_runtime_snapshot(&f->rt);
+	enum rh_backend_state st = atomic_load(&v->backends[i]->state);
+	rh_rcu_reader_offline();
+	return st;
+}
+
+static uint64_t
+transitions_at(struct fixture *f, size_t i, enum rh_backend_state st)
+{
+	rh_rcu_reader_online();
+	const struct rh_snapshot *v = rh_runtime_snapshot(&f->rt);
+	uint64_t n = atomic_load(&v->backends[i]->transitions[st]);
+	rh_rcu_reader_offline();
+	return n;
+}
+
+/* type = http, rise 2, fall 2, every 100 ms: a backend answering 503 goes down after two failed
+ * checks with the status in the log, and comes back after two passing ones; the request is a GET
+ * of the path with the backend's Host. */
+START_TEST(test_http_checks)
+{
+	struct fixture f;
+	struct http_server a, b;
+	uint16_t ports[2];
+	char line[160], *log;
+	uint64_t t0, t;
+
+	http_server_start(&a, 200);
+	http_server_start(&b, 200);
+	ports[0] = a.port;
+	ports[1] = b.port;
+	fixture_config(&f, ports, 2, 100, 100, 2, 2);
+	f.cfg.health_type = RH_HEALTH_HTTP;
+	f.cfg.health_path = (char *)"/healthz";
+	f.cfg.expect_lo = 200;
+	f.cfg.expect_hi = 299;
+	fixture_health(&f, NULL);
+	log_begin(&f);
+	ck_assert_int_eq(rh_health_start(f.h), 0);
+
+	/* the first passing checks confirm the initial state: up, no publication needed */
+	t = now_ms() + 2000;
+	while ((state_at(&f, 0) != RH_BACKEND_UP || state_at(&f, 1) != RH_BACKEND_UP) && now_ms() < t)
+		sleep_ms(5);
+	ck_assert_int_eq(state_at(&f, 1), RH_BACKEND_UP);
+	ck_assert_uint_eq(rh_health_publications(f.h), 0);
+
+	atomic_store(&b.status, 503);
+	t0 = now_ms();
+	t = wait_for(&f, "10", 2000);
+	ck_assert(t != 0);
+	ck_assert_uint_ge(t - t0, 100); /* two failed checks, one interval apart */
+	ck_assert_int_eq(state_at(&f, 1), RH_BACKEND_DOWN);
+	ck_assert_uint_eq(transitions_at(&f, 1, RH_BACKEND_DOWN), 1);
+	ck_assert_uint_eq(rh_health_publications(f.h), 1);
+
+	atomic_store(&b.status, 204);
+	t = wait_for(&f, "11", 2000);
+	ck_assert(t != 0);
+	ck_assert_int_eq(state_at(&f, 1), RH_BACKEND_UP);
+	ck_assert_uint_eq(transitions_at(&f, 1, RH_BACKEND_UP), 2);
+	ck_assert_uint_eq(rh_health_publications(f.h), 2);
+
+	/* a 302 is outside 200-299 */
+	atomic_store(&b.status, 302);
+	ck_assert(wait_for(&f, "10", 2000) != 0);
+
+	ck_assert_uint_lt(timed_stop(&f), 100);
+	log = log_end(&f);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: HTTP 503 from /healthz (2 of 2)\n", ports[1]);
+	ck_assert_uint_eq(count(log, line), 1);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: HTTP 302 from /healthz (2 of 2)\n", ports[1]);
+	ck_assert_uint_eq(count(log, line), 1);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u up\n", ports[1]);
+	ck_assert_uint_eq(count(log, line), 1); /* the return; the first check confirming it is not news */
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down", ports[0]);
+	ck_assert_uint_eq(count(log, line), 0);
+	free(log);
+	fixture_finish(&f);
+	http_server_stop(&a);
+	http_server_stop(&b);
+	ck_assert_uint_gt(atomic_load(&b.requests), 4);
+	ck_assert_msg(strncmp(b.last_head, "GET /healthz HTTP/1.1\r\n", 23) == 0, "%s", b.last_head);
+	snprintf(line, sizeof(line), "\r\nHost: 127.0.0.1:%u\r\n", ports[1]);
+	ck_assert_msg(strstr(b.last_head, line) != NULL, "%s", b.last_head);
+}
+END_TEST
+
+/* Passive reports: with a frequency far beyond the test, only the first round of probes runs (all
+ * pass); then <fall> failures reported by a worker take a backend out at once, and nothing but a
+ * probe brings it back. With passive = false the same reports change nothing. */
+static void
+passive_case(bool passive)
+{
+	struct fixture f;
+	uint16_t ports[2] = {0, 0};
+	char state[4], line[200], *log;
+
+	int fd0 = listener(&ports[0], 64);
+	int fd1 = listener(&ports[1], 64);
+	fixture_config(&f, ports, 2, 60000, 200, 1, 3);
+	f.lfd[0] = fd0;
+	f.lfd[1] = fd1;
+	f.cfg.passive = passive;
+	fixture_health(&f, NULL);
+	log_begin(&f);
+	ck_assert_int_eq(rh_health_start(f.h), 0);
+	uint64_t t = now_ms() + 2000;
+	while (state_at(&f, 1) != RH_BACKEND_UP && now_ms() < t)
+		idle(&f, 5);
+	ck_assert_int_eq(state_at(&f, 1), RH_BACKEND_UP);
+
+	rh_rcu_reader_online();
+	struct rh_backend *b = rh_runtime_snapshot(&f.rt)->backends[1];
+	rh_backend_ref(b);
+	rh_rcu_reader_offline();
+	uint64_t t0 = now_ms();
+	for (int k = 0; k < 3; k++) {
+		rh_runtime_report_failure(&f.rt, b, 0, RH_FAIL_CONNECT, ECONNREFUSED);
+		sleep_ms(k < 2 ? 20 : 0);
+	}
+	if (passive) {
+		t = wait_for(&f, "10", 1000);
+		ck_assert(t != 0);
+		ck_assert_uint_lt(t - t0, 500); /* at once, not at the next probe a minute later */
+		ck_assert_int_eq(state_at(&f, 1), RH_BACKEND_DOWN);
+		ck_assert(stays(&f, "10", 300)); /* failures never bring it back */
+		ck_assert_uint_eq(rh_health_publications(f.h), 1);
+	} else {
+		ck_assert(stays(&f, "11", 300));
+		ck_assert_uint_eq(rh_health_publications(f.h), 0);
+	}
+	ck_assert_uint_lt(timed_stop(&f), 100);
+	log = log_end(&f);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: ", ports[1]);
+	ck_assert_uint_eq(count(log, line), passive ? 1 : 0);
+	if (passive) {
+		ck_assert_uint_eq(count(log, " while proxying (last: connect failed: Connection refused) (3 of 3)\n"),
+				  1);
+	}
+	(void)state;
+	free(log);
+	rh_backend_unref(b);
+	fixture_finish(&f);
+}
+
+START_TEST(test_passive)
+{
+	passive_case(true);
+}
+END_TEST
+
+START_TEST(test_passive_off)
+{
+	passive_case(false);
+}
+END_TEST
+
+/* initial = down: snapshot #1 routes to both, the control thread takes them out until a probe
+ * passes; the live one comes in after its first passing check, the dead one is logged down. */
+START_TEST(test_initial_down)
+{
+	struct fixture f;
+	uint16_t ports[2] = {0, dead_port()};
+	char *log, line[160];
+
+	f.lfd[0] = -1;
+	int fd = listener(&ports[0], 64);
+	fixture_config(&f, ports, 2, 100, 100, 1, 1);
+	f.lfd[0] = fd;
+	f.cfg.initial_down = true;
+	fixture_health(&f, NULL);
+	log_begin(&f);
+	ck_assert_int_eq(rh_health_start(f.h), 0);
+	ck_assert(wait_for(&f, "10", 2000) != 0);
+	ck_assert_int_eq(state_at(&f, 0), RH_BACKEND_UP);
+	ck_assert_int_eq(state_at(&f, 1), RH_BACKEND_DOWN);
+	ck_assert_uint_eq(transitions_at(&f, 1, RH_BACKEND_UP), 0);
+	ck_assert_uint_lt(timed_stop(&f), 100);
+	log = log_end(&f);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u up\n", ports[0]);
+	ck_assert_uint_eq(count(log, line), 1);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: Connection refused (1 of 1)\n", ports[1]);
+	ck_assert_uint_eq(count(log, line), 1);
+	free(log);
+	fixture_finish(&f);
+}
+END_TEST
+
 static Suite *
 health_suite(void)
 {
@@ -1121,6 +1432,16 @@ health_suite(void)
 	tcase_add_test(tc, test_type_none);
 	tcase_add_test(tc, test_lifecycle);
 	tcase_add_test(tc, test_create_checks);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("http_passive");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_probe_parse_status);
+	tcase_add_test(tc, test_probe_request);
+	tcase_add_test(tc, test_http_checks);
+	tcase_add_test(tc, test_passive);
+	tcase_add_test(tc, test_passive_off);
+	tcase_add_test(tc, test_initial_down);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("tls");

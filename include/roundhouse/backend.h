@@ -19,6 +19,30 @@
 struct rh_upconn;
 struct ssl_session_st;
 
+/* A backend's health state, decided by the control thread (health.c). */
+enum rh_backend_state {
+	RH_BACKEND_UNKNOWN,  /* no check result yet: routed to unless [health_check] initial = down */
+	RH_BACKEND_UP,
+	RH_BACKEND_DOWN,
+	RH_BACKEND_DRAINING, /* weight 0: no new requests, whatever its health */
+	RH_BACKEND_STATES
+};
+
+/* "unknown", "up", "down", "draining". */
+const char *rh_backend_state_name(enum rh_backend_state s);
+
+/* What went wrong with a backend while proxying (a passive health report). */
+enum rh_backend_failure {
+	RH_FAIL_CONNECT,  /* the connect (or the TLS handshake) failed */
+	RH_FAIL_RESET,    /* the connection closed or reset before the response was complete */
+	RH_FAIL_TIMEOUT,  /* connect or upstream_read timed out */
+	RH_FAIL_INVALID,  /* the response could not be parsed or framed */
+	RH_FAIL_KINDS
+};
+
+/* "connect failed", "connection closed or reset", "timeout", "invalid response". */
+const char *rh_backend_failure_name(enum rh_backend_failure f);
+
 /* What one worker keeps of one backend. Written by that worker only; <inflight> is also read (relaxed)
  * by the others' least_conn and bounded-load picks. */
 struct rh_backend_local {
@@ -26,6 +50,10 @@ struct rh_backend_local {
 	unsigned idle_count;
 	atomic_uint_fast32_t inflight;       /* this worker's exchanges on this backend now */
 	struct ssl_session_st *tls_session;  /* the last TLS session the backend gave this worker */
+	/* passive health: failures this worker saw while proxying (only ever grows; the control thread
+	 * reads the growth) and what the last one was */
+	atomic_uint_fast32_t failures;
+	atomic_uint_fast32_t last_failure;   /* enum rh_backend_failure << 16 | errno (low 16 bits) */
 };
 
 struct rh_backend {
@@ -39,8 +67,20 @@ struct rh_backend {
 
 	/* The control thread's own (no other thread reads these). */
 	unsigned health_counter; /* HAProxy's rise/fall counter, see health.c */
-	bool up;                 /* health as the control thread last decided it */
+	bool up;                 /* routed to: up, or unknown with initial = up */
+	bool adopted;            /* the control thread has set up its counter and state */
+	bool seen_ok, seen_fail; /* some check passed / failed since it appeared */
+	unsigned fail_streak;    /* failed checks in a row (for "3 of 3" in the log) */
+	uint64_t failures_seen;  /* sum of local[].failures already applied to the counter */
 	uint64_t mark;           /* scratch for building snapshots */
+
+	/* Written by the control thread, read by anyone (status, metrics, tests). */
+	_Atomic uint8_t state;   /* enum rh_backend_state */
+	atomic_uint_fast64_t transitions[RH_BACKEND_STATES]; /* times it entered each state */
+	/* max_conns: concurrent requests on it, all workers together; 0 = no limit. <active> is only
+	 * counted when there is a limit (one shared atomic per request on such backends only) */
+	atomic_uint max_conns;
+	alignas(64) atomic_uint_fast32_t active;
 
 	atomic_uint_fast32_t refs;
 	atomic_bool retired; /* left the live snapshot: workers close their idle connections to it */
@@ -77,6 +117,30 @@ rh_backend_inflight(const struct rh_backend *b)
 	for (unsigned i = 0; i < b->n_local; i++)
 		sum += (uint32_t)atomic_load_explicit(&b->local[i].inflight, memory_order_relaxed);
 	return sum;
+}
+
+/* Takes a max_conns slot on <b>: true when it has no limit (nothing counted) or the limit is not
+ * reached; then rh_backend_slot_put must follow when the request ends. Any worker. */
+static inline bool
+rh_backend_slot_take(struct rh_backend *b, bool *counted)
+{
+	unsigned max = atomic_load_explicit(&b->max_conns, memory_order_relaxed);
+
+	*counted = false;
+	if (max == 0)
+		return true;
+	if (atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed) >= max) {
+		atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
+		return false;
+	}
+	*counted = true;
+	return true;
+}
+
+static inline void
+rh_backend_slot_put(struct rh_backend *b)
+{
+	atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
 }
 
 /* Single-writer counter updates: a relaxed load and store, no locked instruction. */

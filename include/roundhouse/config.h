@@ -55,13 +55,31 @@ enum rh_health_type {
 	RH_HEALTH_NONE,
 };
 
+#define RH_HOST_MAX 256 /* a DNS name is at most 253 bytes */
+
 /* One backend address. A "backend = name:port" line whose name resolves to several addresses gives
  * several entries, each with the same <spec>. */
 struct rh_backend_conf {
 	struct rh_sockaddr addr;
 	char spec[RH_ADDR_TEXT_LEN]; /* as written in the file, "localhost:8082" */
 	unsigned weight;             /* " weight=N", default 1; 0 drains it (no new requests) */
+	unsigned max_conns;          /* " max_conns=N": concurrent requests per process; 0 = no limit */
 	unsigned line;               /* line of the file it came from */
+	size_t name;                 /* its "backend" line: index into rh_config.names */
+};
+
+/* One "backend" line: the name to resolve (again, with [upstream] resolve) and what every address of
+ * it gets. */
+struct rh_backend_name {
+	char spec[RH_ADDR_TEXT_LEN];
+	char host[RH_HOST_MAX]; /* without brackets */
+	uint16_t port;
+	bool numeric;           /* an address literal: never asked of DNS */
+	unsigned weight, max_conns, line;
+	/* with [upstream] resolve > 0 a name that does not resolve at load does not stop the load: it
+	 * has no addresses yet, and <unresolved> says why ("cannot resolve 'x': Name or service not
+	 * known"); -t prints it as a warning */
+	char unresolved[RH_HOST_MAX + 192];
 };
 
 /* One edge certificate: "cert = PATH" then optionally "key = PATH" in [server] (the key defaults to
@@ -89,8 +107,14 @@ struct rh_config {
 
 	/* [upstream] */
 	enum rh_lb_algorithm algorithm; /* default round_robin */
-	struct rh_backend_conf *backends;
+	struct rh_backend_conf *backends; /* every address of every name, file order */
 	size_t n_backends;
+	struct rh_backend_name *names;    /* the "backend" lines */
+	size_t n_names;
+	unsigned retries;        /* another backend after a failure that allows it, default 2 */
+	uint32_t queue_timeout_ms; /* a request waits this long for a max_conns slot, default 1000 */
+	uint32_t resolve_ms;     /* re-resolve backend names this often; 0 (default) = at load only */
+	struct rh_sockaddr resolver; /* "resolver": the nameserver to ask; len 0 = the system's */
 	unsigned max_iterations; /* default 256 */
 	unsigned keepalive;      /* idle upstream connections per worker per backend, default 64 */
 	char *host_header;       /* NULL when unset: keep the client's Host */
@@ -105,12 +129,16 @@ struct rh_config {
 	enum rh_xff_mode x_forwarded_for; /* "x_forwarded_for": append (default), replace or off */
 
 	/* [health_check] */
-	enum rh_health_type health_type; /* tcp (default) or none in this version */
+	enum rh_health_type health_type; /* tcp (default), http or none */
 	uint32_t health_frequency_ms;    /* default 5000 */
 	uint32_t health_timeout_ms;      /* default 1000 */
 	unsigned rise, fall;             /* default 1 each */
 	char *health_path;               /* default "/" */
-	unsigned expect_lo, expect_hi;   /* default 200-200 */
+	unsigned expect_lo, expect_hi;   /* http: statuses that pass, default 200-399 */
+	char *health_host;               /* http: Host of the probe; NULL = each backend's host name */
+	bool passive;                    /* failures while proxying count toward fall; default true */
+	bool initial_down;               /* "initial = down": not routed to before the first result */
+	unsigned jitter_pct;             /* each interval varies by up to +-this/2 percent, default 5 */
 	bool health_tls;                 /* "tls": probes complete a TLS handshake; default = upstream tls */
 	unsigned cert_warn_days;         /* warn this many days before a backend certificate expires, 14 */
 

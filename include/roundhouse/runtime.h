@@ -37,6 +37,8 @@ struct rh_settings {
 	struct rh_hash_key hash_key;
 	unsigned hash_balance_factor;   /* percent of the mean in-flight load; 0 = unbounded */
 	uint32_t connect_ms, client_header_ms, upstream_read_ms, idle_ms;
+	unsigned retries;               /* other backends one request may go to after a failure */
+	uint32_t queue_timeout_ms;      /* how long a request waits for a max_conns slot */
 };
 
 struct rh_snapshot {
@@ -73,7 +75,18 @@ struct rh_runtime {
 	uint64_t mark_seq;        /* values for backend marks (writer only) */
 	struct rh_worker_load *load; /* [n_workers] */
 	alignas(64) atomic_uint_fast64_t rr_counter; /* drives round robin and the smooth schedule */
+
+	/* Passive health: workers count failures on the backend (rh_runtime_report_failure) and wake
+	 * the control thread through <report_fd> (an eventfd it owns; -1: no control thread, or
+	 * [health_check] passive = false). <report_pending> makes one wake-up serve a burst. */
+	int report_fd;
+	alignas(64) atomic_bool report_pending;
 };
+
+/* Worker <worker> saw <b> fail while proxying (<kind>, <err> an errno or 0): counted for the
+ * control thread, which is woken once per burst. No lock; one syscall per burst of failures. */
+void rh_runtime_report_failure(struct rh_runtime *rt, struct rh_backend *b, unsigned worker,
+			       int kind, int err);
 
 /* Sets up <rt> for <n_workers> workers, with no snapshot yet. 0, or -1 when memory ran out. */
 int rh_runtime_init(struct rh_runtime *rt, unsigned n_workers);
@@ -89,6 +102,13 @@ void rh_runtime_finish(struct rh_runtime *rt);
 struct rh_snapshot *rh_snapshot_from_config(struct rh_runtime *rt, const struct rh_config *cfg,
 					    const struct rh_snapshot *prev, bool initially_up,
 					    char *err, size_t errlen);
+
+/* The same with the backend entries <backends>[0..<n>) in place of cfg->backends (the control
+ * thread's, after names resolved to new addresses). */
+struct rh_snapshot *rh_snapshot_from_backends(struct rh_runtime *rt, const struct rh_config *cfg,
+					      const struct rh_backend_conf *backends, size_t n,
+					      const struct rh_snapshot *prev, bool initially_up,
+					      char *err, size_t errlen);
 
 /* A copy of <prev> (same settings, backends, weights and algorithm) with each backend's health read
  * again from its <up> field. NULL when memory ran out. Writer only. */

@@ -9,12 +9,14 @@
  * picks another whose names match. Session tickets use BoringSSL's own keys, which the process
  * generates at start and rotates every 48 hours; there is no server-side session cache.
  *
- * Connections run through a BIO of our own over the socket, which keeps struct rh_ep's readiness
- * flags exactly as the plain read/writev paths do (a short read means drained, EAGAIN clears the
- * flag), so the edge-triggered state machine works the same with and without TLS. It also reads
- * ahead: BoringSSL asks for each record's 5-byte header and then its body, and one read() into a
- * buffer borrowed from the worker (given back as soon as it is drained) serves both. Nothing here
- * blocks: every call returns "would block" and the caller waits for the next epoll event. */
+ * Connections are endpoints with the TLS transport (rh_tls_transport, see transport.h): the code
+ * above reads, writes, shakes hands and closes through rh_ep_* as it does over plain TCP. They run
+ * through a BIO of our own over the socket, which keeps struct rh_ep's readiness flags exactly as
+ * the plain transport does (a short read means drained, EAGAIN clears the flag), so the
+ * edge-triggered state machines work the same with and without TLS. It also reads ahead: BoringSSL
+ * asks for each record's 5-byte header and then its body, and one read() into a buffer borrowed
+ * from the thread's pool (given back as soon as it is drained) serves both. Nothing here blocks:
+ * every call returns "would block" and the caller waits for the next epoll event. */
 #ifndef RH_TLS_H
 #define RH_TLS_H
 
@@ -25,9 +27,10 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "roundhouse/transport.h"
+
 struct rh_config;
 struct rh_backend;
-struct rh_ep;
 struct ssl_st;
 struct ssl_ctx_st;
 struct ssl_session_st;
@@ -50,65 +53,70 @@ int rh_tls_edge_create(const struct rh_config *cfg, struct rh_tls_edge **out, ch
 		       size_t errlen);
 void rh_tls_edge_destroy(struct rh_tls_edge *e);
 
-/* ---- connections in a worker's epoll loop (owning worker thread only) ---- */
+/* ---- endpoints (the thread whose loop watches the endpoint) ---- */
 
-/* Called once by each worker thread: read-ahead buffers are taken from and given back to <bufs>. */
+/* The TLS transport (transport.h). Its read, writev and handshake never block; close frees the SSL
+ * and closes the fd without close_notify (rh_ep_shutdown sends that: RH_IO_WAIT while the socket is
+ * full, then RH_IO_DONE, also when it was given up on or the handshake never finished). */
+extern const struct rh_transport rh_tls_transport;
+
+/* Per-thread state of the transport, for a thread that does a lot of TLS (the workers): read-ahead
+ * buffers are taken from and given back to <bufs> (may be NULL: no read-ahead), and small spans of
+ * a write are gathered into one record through a scratch buffer of RH_TLS_RECORD bytes, allocated
+ * here. A thread that never calls this (the control thread's probes) works too: it reads without
+ * read-ahead and writes one record per iovec, which a probe writing its request from one buffer
+ * does not notice. The scratch being out of memory is logged and leaves this thread in that mode. */
 struct rh_buf_pool;
-void rh_tls_worker_init(struct rh_buf_pool *bufs);
+void rh_tls_thread_init(struct rh_buf_pool *bufs);
+
+/* Frees the calling thread's scratch and forgets its pool; every TLS endpoint of the thread must
+ * be closed (their read-ahead buffers go back to the pool). */
+void rh_tls_thread_finish(void);
+
+/* Whether <ep> talks TLS (rh_tls_transport): e.g. a client on a listen_tls address. */
+static inline bool
+rh_ep_is_tls(const struct rh_ep *ep)
+{
+	return ep->tp == &rh_tls_transport;
+}
+
+/* Starts a client handshake on <ep> (connected or connecting) to <b> and makes ep->tp TLS.
+ * <session_slot> is the worker's saved session for <b>: offered for resumption and replaced by each
+ * new session the backend issues. Returns false when out of memory (<ep> is then unchanged). */
+bool rh_tls_connect_start(const struct rh_tls_upstream *u, const struct rh_backend *b,
+			  struct rh_ep *ep, struct ssl_session_st **session_slot);
+
+/* Starts a server handshake on an accepted <ep> and makes ep->tp TLS; false when out of memory. */
+bool rh_tls_accept_start(const struct rh_tls_edge *e, struct rh_ep *ep);
+
+/* A health probe's client handshake on <ep> (fd set, connected or connecting) to <b>: the same SNI,
+ * name and ALPN as requests, but never resumed (no session is offered or kept), and with
+ * verify = false a failed verification is recorded (rh_tls_probe_peer_ep), not fatal. Makes
+ * ep->tp TLS; false when out of memory. Any thread (no rh_tls_thread_init needed). */
+bool rh_tls_probe_connect(const struct rh_tls_upstream *u, const struct rh_backend *b,
+			  struct rh_ep *ep);
+
+/* Whether the finished handshake on <ep> (a TLS endpoint) resumed a session. */
+bool rh_tls_resumed(const struct rh_ep *ep);
+
+/* What a finished probe learned about the backend's certificate. */
+struct rh_tls_peer {
+	bool verified;      /* chain and name verify (whatever `verify` says) */
+	char verify_error[96]; /* why not, when !verified */
+	time_t not_after;   /* the leaf certificate's expiry, 0 if unknown */
+};
+
+/* What the finished handshake of a probe on <ep> (rh_tls_probe_connect) learned. */
+void rh_tls_probe_peer_ep(const struct rh_ep *ep, struct rh_tls_peer *out);
+
+/* ---- health probes over a plain fd with its own readiness (health.c's until its probes use
+ * endpoints; to be removed then) ---- */
 
 enum rh_tls_step {
 	RH_TLS_DONE,
 	RH_TLS_WAIT, /* would block: call again after the next event on the socket */
 	RH_TLS_FAIL,
 };
-
-/* Starts a client handshake on <ep> (connected or connecting) to <b>. <session_slot> is the
- * worker's saved session for <b>: offered for resumption and replaced by each new session the
- * backend issues. Sets ep->tls; returns false when out of memory. */
-bool rh_tls_connect_start(const struct rh_tls_upstream *u, const struct rh_backend *b,
-			  struct rh_ep *ep, struct ssl_session_st **session_slot);
-
-/* Starts a server handshake on an accepted <ep>. Sets ep->tls; false when out of memory. */
-bool rh_tls_accept_start(const struct rh_tls_edge *e, struct rh_ep *ep);
-
-/* Advances the handshake. On RH_TLS_FAIL, rh_tls_failure() says why. */
-enum rh_tls_step rh_tls_handshake(struct rh_ep *ep);
-
-/* Why the last handshake or I/O on <ep> failed, e.g. "certificate verify failed: self-signed
- * certificate" (written to <buf>, which is returned). */
-const char *rh_tls_failure(const struct rh_ep *ep, char *buf, size_t len);
-
-/* Whether the finished handshake resumed a session. */
-bool rh_tls_resumed(const struct rh_ep *ep);
-
-/* Reads decrypted bytes: >0, 0 at the peer's close (close_notify or EOF), -1 would block, -2 error. */
-ssize_t rh_tls_read(struct rh_ep *ep, void *buf, size_t len);
-
-/* Writes from <iov> (<cnt> entries), at most one record's worth (RH_TLS_RECORD bytes) per call:
- * small spans are gathered into <scratch> (RH_TLS_RECORD bytes) so a rewritten head does not
- * become a dozen tiny records. Returns bytes taken, -1 would block, -2 error. After -1 the next
- * call must present the same bytes (the caller's iovecs unchanged), which a write queue that only
- * advances on success does. */
-ssize_t rh_tls_writev(struct rh_ep *ep, const struct iovec *iov, int cnt, char *scratch);
-
-/* Decrypted or raw bytes are buffered inside the TLS object: a read can make progress without a
- * new event on the socket. */
-bool rh_tls_pending(const struct rh_ep *ep);
-
-/* An idle pooled connection became readable: processes what arrived. True when it was only TLS
- * housekeeping (a TLS 1.3 session ticket) and the connection can stay pooled; false when the peer
- * closed it or sent data. */
-bool rh_tls_idle_ok(struct rh_ep *ep);
-
-/* Sends close_notify, if the handshake finished: RH_TLS_WAIT when the socket is full (call again once
- * writable; the close must wait, or the alert is lost), else RH_TLS_DONE (sent, or given up on). */
-enum rh_tls_step rh_tls_notify(struct rh_ep *ep);
-
-/* Frees ep->tls (the fd stays). Sends nothing: a clean end calls rh_tls_notify first, an abortive
- * one leaves close_notify out so the peer can tell a cut-off stream from a complete one. */
-void rh_tls_close(struct rh_ep *ep);
-
-/* ---- health probes (health thread; plain fd, its own readiness) ---- */
 
 /* A client SSL for a probe of <b> on non-blocking socket <fd>: same SNI, name and ALPN as requests,
  * but never resumed, and verification errors are recorded rather than fatal when verify = false. */
@@ -120,11 +128,6 @@ struct ssl_st *rh_tls_probe_start(const struct rh_tls_upstream *u, const struct 
 enum rh_tls_step rh_tls_probe_step(struct ssl_st *ssl, bool *want_write, char *why, size_t whylen);
 
 /* What a finished probe learned about the backend's certificate. */
-struct rh_tls_peer {
-	bool verified;      /* chain and name verify (whatever `verify` says) */
-	char verify_error[96]; /* why not, when !verified */
-	time_t not_after;   /* the leaf certificate's expiry, 0 if unknown */
-};
 void rh_tls_probe_peer(struct ssl_st *ssl, struct rh_tls_peer *out);
 
 /* Frees a probe's SSL (the caller closes the fd). */

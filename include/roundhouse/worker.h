@@ -2,7 +2,16 @@
  * connections, buffers and timers. Nothing here is shared between workers except struct rh_server
  * (read-only after start, plus the stop flag) and the RCU-published runtime snapshot; what a worker
  * keeps of a backend (idle connections, TLS session, in-flight count) is its own entry on the
- * backend object (backend.h). */
+ * backend object (backend.h).
+ *
+ * Layering, as nginx's event module is below its http module (ngx_listening_t->handler is set by
+ * the http module): worker.c is the loop at the bottom and knows no HTTP. It dispatches every epoll
+ * event to the endpoint's own handler (ep->handler: its listeners' and wake eventfd's are its own,
+ * client and upstream connections' are conn.c's and upstream.c's), runs the timer queues, releases
+ * what was closed during the batch, and calls the layer above through struct rh_worker_hooks, which
+ * main.c sets. conn.c and upstream.c include this header and call down into it; worker.c includes
+ * neither of theirs. So the loop reads without the proxy, and what the proxy keeps per thread
+ * (timer queues, buffers, statistics, its free lists) lives here, in the context it runs in. */
 #ifndef RH_WORKER_H
 #define RH_WORKER_H
 
@@ -10,56 +19,51 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include "roundhouse/buf.h"
 #include "roundhouse/http1.h"
+#include "roundhouse/retry_budget.h"
 #include "roundhouse/timer.h"
+#include "roundhouse/transport.h"
 
 struct rh_config;
 struct rh_runtime;
 struct rh_snapshot;
 struct rh_tls_upstream;
 struct rh_tls_edge;
-struct ssl_session_st;
 struct rh_conn;
 struct rh_conn_io;
 struct rh_upconn;
+struct rh_worker;
+struct rh_listener;
 
-/* What an epoll event's data.ptr points at. Readiness is tracked here (edge-triggered: each flag is
- * set by an event and cleared when a read or write would block). */
-enum rh_ep_kind {
-	RH_EP_LISTENER,
-	RH_EP_CLIENT,
-	RH_EP_UPSTREAM,
-	RH_EP_WAKE,
+/* Something closed during an event batch and released only after it: events fetched in the same
+ * epoll_wait may still point at it (its endpoint is marked closed, so they are skipped). Embedded
+ * in what it releases. */
+struct rh_deferred {
+	struct rh_deferred *next;
+	void (*release)(struct rh_worker *w, struct rh_deferred *d);
 };
 
-struct ssl_st;
-
-struct rh_ep {
-	int fd;
-	struct ssl_st *tls;    /* NULL for plain TCP; see tls.h */
-	struct rh_buf *tls_in; /* TLS read-ahead: bytes read from the socket, not yet decrypted */
-	uint8_t kind;
-	bool readable;
-	bool writable;
-	bool eof;    /* the peer shut its side (EPOLLRDHUP): a short read no longer means "drained" */
-	bool closed; /* closed during this batch: later events for it are stale */
+/* What the loop asks of the layer above it (the proxy: conn.c's rh_conn_hooks). Each is called on
+ * the worker's thread, online (RCU) unless said otherwise. */
+struct rh_worker_hooks {
+	/* <l> accepted <fd> from <addr>: the hook owns <fd> from here on (set up a connection on it,
+	 * or close it) */
+	void (*accepted)(struct rh_worker *w, const struct rh_listener *l, int fd,
+			 const struct sockaddr *addr);
+	/* the snapshot's generation changed; its timeouts are applied already */
+	void (*generation)(struct rh_worker *w);
+	/* shutdown began and the listeners are closed: close what is idle, let the rest finish */
+	void (*drain)(struct rh_worker *w);
+	/* the loop has ended: close everything still open and free what is kept for reuse */
+	void (*exit)(struct rh_worker *w);
+	/* once per loop turn, after the events and timers: work that waits on something other than a
+	 * socket (requests queued for a max_conns slot). Returns how long the loop may sleep at most
+	 * (ms), or -1 for no limit */
+	int (*turn)(struct rh_worker *w);
 };
-
-/* Records what an epoll event (<events>) says about <ep>'s readiness. Error and hang-up count as
- * readable and writable: the next read or write then reports what happened. */
-static inline void
-rh_ep_note_events(struct rh_ep *ep, uint32_t events)
-{
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		ep->readable = true;
-	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		ep->eof = true;
-	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-		ep->writable = true;
-}
 
 /* Shared by all threads; read-only once workers run, except <stopping>. */
 struct rh_server {
@@ -68,6 +72,7 @@ struct rh_server {
 	unsigned conns_per_worker; /* max_connections split across workers */
 	struct rh_tls_upstream *tls_up; /* TLS to the backends, or NULL */
 	struct rh_tls_edge *tls_edge;   /* certificates for listen_tls, or NULL */
+	const struct rh_worker_hooks *hooks; /* the layer above the loops */
 	atomic_bool stopping;
 };
 
@@ -75,7 +80,8 @@ struct rh_server {
  * EAGAIN and a busy port cannot starve the other events; at the connection limit they are paused
  * (removed from the interest set) instead of being left readable. */
 struct rh_listener {
-	struct rh_ep ep;
+	struct rh_ep ep; /* first: epoll data.ptr */
+	struct rh_worker *w;
 	const struct rh_tls_edge *tls; /* a listen_tls address: clients start with a handshake */
 };
 
@@ -91,6 +97,10 @@ struct rh_worker_stats {
 	uint64_t edge_tls_full;        /* client handshakes on listen_tls */
 	uint64_t edge_tls_resumed;
 	uint64_t edge_tls_failed;
+	uint64_t retries;         /* requests sent again to another backend (or a fresh connection) */
+	uint64_t retries_denied;  /* retries the retry budget refused */
+	uint64_t queued;          /* requests that waited for a max_conns slot */
+	uint64_t queue_timeouts;  /* of those, answered 503 after queue_timeout */
 };
 
 struct rh_worker {
@@ -100,7 +110,7 @@ struct rh_worker {
 	pthread_t thread;
 	bool started;
 	int epfd;
-	struct rh_ep wake; /* eventfd: main thread -> worker (stop) */
+	struct rh_ep wake; /* eventfd: main thread -> worker (stop); only wakes the loop */
 
 	struct rh_listener *listeners;
 	size_t n_listeners;
@@ -120,26 +130,29 @@ struct rh_worker {
 	struct rh_timer_queue tq_upstream;    /* upstream_read, per read or write */
 	struct rh_timer_queue tq_pool;        /* idle: idle upstream connection expiry */
 	struct rh_timer_queue tq_linger;      /* after an error response, before the close */
+	struct rh_timer_queue tq_queue;       /* queue_timeout: waiting for a max_conns slot (503) */
 
 	struct rh_buf_pool bufs;
 	struct rh_http_request req;   /* parser scratch: valid only within one call */
 	struct rh_http_response resp; /* likewise */
 
+	/* conn.c's and upstream.c's (the loop reads only n_conns: accept limit, drain) */
 	struct rh_conn *conns;     /* all open client connections (for shutdown) */
 	unsigned n_conns;
 	struct rh_conn *free_conns;
 	struct rh_conn_io *free_io;       /* write vectors of finished exchanges, for the next ones */
 	struct rh_upconn *free_upconns;
-	struct rh_conn *closed_conns;     /* closed during this batch, recycled after it */
-	struct rh_upconn *closed_upconns;
+	struct rh_conn *queue_head, *queue_tail; /* requests waiting for a max_conns slot, FIFO */
+	unsigned n_queued;
+	struct rh_retry_budget budget;
+
+	struct rh_deferred *closed; /* closed during this batch, released after it */
 
 	bool accept_paused;
 	uint64_t accept_resume_at; /* after an accept error (out of descriptors): retry from then */
 	bool draining;
 	uint64_t drain_deadline;
 	uint64_t last_connect_log; /* rate limit for upstream failure logs */
-
-	char *tls_scratch;                    /* RH_TLS_RECORD bytes: small spans gathered for a write */
 
 	struct rh_worker_stats stats;
 };
@@ -157,10 +170,23 @@ void rh_worker_wake(struct rh_worker *w);
 /* Joins the thread (if it was started) and frees everything the worker owns. Main thread. */
 void rh_worker_finish(struct rh_worker *w);
 
-/* Stops accepting until the connection count is below the limit again and <retry_ms> passed. */
+/* Stops accepting until the connection count is below the limit again and <retry_ms> passed.
+ * Worker thread. */
 void rh_worker_pause_accept(struct rh_worker *w, unsigned retry_ms);
 
-/* Closes <fd> and marks <ep> stale for the rest of the event batch. */
-void rh_worker_close_ep(struct rh_ep *ep);
+/* Queues <d> to be released by <release> after the current event batch (its endpoint is closed
+ * already). Worker thread. */
+static inline void
+rh_worker_defer(struct rh_worker *w, struct rh_deferred *d,
+		void (*release)(struct rh_worker *w, struct rh_deferred *d))
+{
+	d->release = release;
+	d->next = w->closed;
+	w->closed = d;
+}
+
+/* Releases what was closed during the batch (the loop does this after each one; the exit hook
+ * before it frees what the releases put on the free lists). Worker thread. */
+void rh_worker_release_closed(struct rh_worker *w);
 
 #endif

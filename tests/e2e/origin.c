@@ -31,6 +31,11 @@
  *   GET /headers          body = the request head exactly as received
  *   GET /status/NNN       that status; 204 and 304 without body
  *   GET /slow?ms=N        sleeps N ms, then 200 "slow\n"
+ *   GET /healthz          200 "ok\n", or the status /set-health chose ("status NNN\n"); not
+ *                         counted in /stats (a health check, like /stats itself)
+ *   GET /set-health?status=NNN   what /healthz answers from now on (200..599)
+ *   /stats also says "concurrent_max=N": the most requests (other than /stats, /healthz and
+ *   /set-health) this origin was serving at one time
  *   HEAD any              as GET without body
  *   Expect: 100-continue  "HTTP/1.1 100 Continue" before the body is read
  *
@@ -88,6 +93,8 @@ static const char *g_name = "origin";
 static int g_idle_ms = 60000;
 static int g_delay_ms; /* --delay-ms: every response but /stats waits this long */
 static atomic_ulong g_accepts, g_requests, g_raw_accepts;
+static atomic_int g_health_status = 200;      /* what /healthz answers */
+static atomic_long g_concurrent, g_concurrent_max; /* requests being served now, and the peak */
 static atomic_ulong g_tls_full, g_tls_resumed; /* of connections counted in g_accepts */
 static atomic_ulong g_raw_tls_full, g_raw_tls_resumed, g_raw_tls_failed;
 #if ORIGIN_TLS
@@ -666,7 +673,45 @@ static void sleep_ms(uint64_t ms)
         ;
 }
 
+static int serve_counted(struct conn *c, struct req *r);
+
 static int serve(struct conn *c, struct req *r)
+{
+    bool keep = r->http11 && !r->conn_close;
+
+    /* health checks and their control: answered at once, not counted */
+    if (strcmp(r->path, "/healthz") == 0 || strcmp(r->path, "/set-health") == 0) {
+        char body[64];
+        int st;
+        if (r->mode != BODY_NONE && discard_body(c, r) < 0)
+            return -1;
+        if (strcmp(r->path, "/set-health") == 0) {
+            st = (int)query_num(r->query, "status", 200);
+            if (st < 200 || st > 599)
+                st = 200;
+            atomic_store(&g_health_status, st);
+            snprintf(body, sizeof body, "healthz now %d\n", st);
+            st = 200;
+        } else {
+            st = atomic_load(&g_health_status);
+            snprintf(body, sizeof body, st == 200 ? "ok\n" : "status %d\n", st);
+        }
+        if (simple(c, r, st, body, keep) < 0)
+            return -1;
+        return keep ? 0 : 1;
+    }
+    if (strcmp(r->path, "/stats") == 0)
+        return serve_counted(c, r);
+    long now = atomic_fetch_add(&g_concurrent, 1) + 1;
+    long max = atomic_load(&g_concurrent_max);
+    while (now > max && !atomic_compare_exchange_weak(&g_concurrent_max, &max, now))
+        ;
+    int rc = serve_counted(c, r);
+    atomic_fetch_sub(&g_concurrent, 1);
+    return rc;
+}
+
+static int serve_counted(struct conn *c, struct req *r)
 {
     bool keep = r->http11 && !r->conn_close;
     bool is_stats = strcmp(r->path, "/stats") == 0;
@@ -739,8 +784,9 @@ static int serve(struct conn *c, struct req *r)
     char body[256];
     if (is_stats) {
         char extra[256];
-        int bn = snprintf(body, sizeof body, "accepts=%lu requests=%lu", atomic_load(&g_accepts),
-                          atomic_load(&g_requests));
+        int bn = snprintf(body, sizeof body, "accepts=%lu requests=%lu concurrent_max=%ld",
+                          atomic_load(&g_accepts), atomic_load(&g_requests),
+                          atomic_load(&g_concurrent_max));
 #if ORIGIN_TLS
         if (g_tls)
             bn += snprintf(body + bn, sizeof body - (size_t)bn, " tls_full=%lu tls_resumed=%lu",
