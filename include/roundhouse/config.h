@@ -1,5 +1,6 @@
 /* The INI file -> a validated struct rh_config (inih). Every error names FILE:LINE, the key and what
- * is wrong. Host names are resolved here, at load, so workers never block on DNS. */
+ * is wrong. Host names are resolved here, at load (and again by the control thread's resolver with
+ * [upstream] resolve), so workers never block on DNS. */
 #ifndef RH_CONFIG_H
 #define RH_CONFIG_H
 

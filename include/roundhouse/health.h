@@ -1,17 +1,21 @@
-/* The health thread: its own epoll loop, TCP-connect probes of every backend in parallel every
- * `frequency`, each bounded by `timeout`; rise/fall counters; a new snapshot is published only when some
- * backend's health changes, and each transition is logged once:
- *   "backend 127.0.0.1:343 down: Connection refused"  /  "backend 127.0.0.1:8081 up"
- * (the reason is strerror() of the connect error, or "timeout after N ms").
+/* The control thread (src/health.c): the only writer of the runtime snapshot after #1. Its epoll
+ * loop runs the active checks of every backend every `frequency` (+-jitter), each bounded by
+ * `timeout`, through probe.c (TCP connect; TLS handshake with [health_check] tls; type = http: a GET
+ * of `path` whose status must be within `expect`), takes the workers' passive failure reports, and
+ * applies the resolver thread's DNS rounds ([upstream] resolve). One state machine per backend
+ * (backend.h: unknown, up, down, draining), HAProxy's rise/fall counter; a new snapshot is
+ * published only when some backend's routing changes, and each transition is counted on the
+ * backend and logged once with its reason:
+ *   "backend 127.0.0.1:343 down: Connection refused (1 of 1)"  /  "backend 127.0.0.1:8081 up"
+ *   "backend 10.0.0.7:8080 down: HTTP 503 from /healthz (3 of 3)"
+ *   "backend 10.0.0.7:8080 down: 3 failures while proxying (last: connect failed: Connection refused) (3 of 3)"
  *
- * With [health_check] tls = true a probe succeeds only once a TLS handshake (same SNI, name check,
- * ALPN and CA as requests) completes within the same `timeout`; a failed one is logged as
- *   "backend 127.0.0.1:8443 down: TLS handshake: certificate verify failed: ..."
- * Each completed handshake records the backend's certificate (rh_health_cert) and logs, once per
+ * Each completed TLS handshake records the backend's certificate (rh_health_cert) and logs, once per
  * certificate and at most once a day, a warning `cert_warn_days` before it expires (or after it
  * has), and, with verify = false, that its chain or name do not verify.
  *
- * With type = none no thread is started and every backend stays healthy. */
+ * With type = none nothing is probed (every backend is up) and passive reports are ignored (only a
+ * probe could bring a backend back); the thread still runs for DNS. */
 #ifndef RH_HEALTH_H
 #define RH_HEALTH_H
 
@@ -34,7 +38,8 @@ struct rh_tls_upstream;
 struct rh_health *rh_health_create(struct rh_runtime *rt, const struct rh_config *cfg,
 				   const struct rh_tls_upstream *tls, char *err, size_t errlen);
 
-/* Starts the thread; the first round of probes begins at once. Returns 0 or -1 (errno set). */
+/* Starts the thread (and the resolver's, with [upstream] resolve); the first round of probes begins
+ * at once. Returns 0 or -1 (errno set). */
 int rh_health_start(struct rh_health *h);
 
 /* Asks the thread to stop, wakes it and joins it (promptly, even mid-round). Safe if never started.
