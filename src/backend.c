@@ -7,6 +7,8 @@
 
 #include <openssl/ssl.h>
 
+atomic_uint_fast64_t rh_backend_slots_freed;
+
 /* The host part of "name:port" or "[v6]:port" into <out>. */
 static void
 spec_host(const char *spec, char *out, size_t len)

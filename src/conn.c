@@ -118,6 +118,9 @@ struct rh_conn {
 	uint8_t req_body, resp_body; /* enum rh_body_kind */
 	uint8_t attempts;   /* retries of this request (each to a backend it did not fail on) */
 	bool stale_retried; /* it went again once after a pooled connection turned out closed */
+	bool retry_pending; /* a retry waits for start_exchange to find another backend */
+	bool retry_budgeted; /* ... and must fit in the retry budget */
+	int8_t retry_fail;  /* ... else the client gets this (LR_*) */
 	bool keep_alive;    /* the client connection survives this exchange */
 	bool client_ka;     /* the client asked to keep the connection: it may send more */
 	bool chunk_out;     /* a close-delimited response is re-framed as chunked for a 1.1 client */
@@ -422,8 +425,15 @@ queue_wait(struct rh_conn *c)
 {
 	struct rh_worker *w = c->w;
 
-	if (c->state != CS_QUEUED)
+	if (c->state != CS_QUEUED) {
 		w->stats.queued++;
+		if (!w->queue_head) {
+			/* a new wait: what is free now was looked at just now */
+			w->queue_seen_freed = atomic_load_explicit(&rh_backend_slots_freed,
+								   memory_order_relaxed);
+			w->queue_seen_generation = w->snap->generation;
+		}
+	}
 	c->state = CS_QUEUED;
 	c->qnext = NULL;
 	c->qprev = w->queue_tail;
@@ -670,20 +680,52 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 	return LR_NONE;
 }
 
-/* Whether the request may go to one more backend: [upstream] retries not used up, and the worker's
- * retry budget has room (counted when it has). */
+/* Whether <err> from a connect says nothing reached the backend's application: refused or
+ * unreachable. A retry after such a failure adds no load to the pool, so the retry budget does not
+ * count it (it is there so retries cannot multiply the load on a struggling pool). */
 static bool
-retry_allowed(struct rh_conn *c)
+refused(int err)
+{
+	return err == ECONNREFUSED || err == ENETUNREACH || err == EHOSTUNREACH;
+}
+
+/* Whether <err> is this process's own trouble (out of descriptors, memory or local ports), not the
+ * backend's: no passive health report then. */
+static bool
+local_error(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS || err == EADDRNOTAVAIL ||
+	       err == EAGAIN;
+}
+
+/* The request failed and may go to one more backend if [upstream] retries are not used up. It goes
+ * once start_exchange has found another backend; <budgeted>: that retry must fit in the worker's
+ * retry budget (else the client gets <fail>). */
+static bool
+retry_wanted(struct rh_conn *c, bool budgeted, int fail)
+{
+	if (c->attempts >= c->w->snap->settings.retries)
+		return false;
+	c->attempts++;
+	c->retry_pending = true;
+	c->retry_budgeted = budgeted;
+	c->retry_fail = (int8_t)fail;
+	return true;
+}
+
+/* A retry found backend <b>: counts it, or, when the retry budget has no room, sets up the error
+ * response and returns false. */
+static bool
+retry_go(struct rh_conn *c)
 {
 	struct rh_worker *w = c->w;
 
-	if (c->attempts >= w->snap->settings.retries)
-		return false;
-	if (!rh_retry_budget_take(&w->budget, w->now)) {
+	c->retry_pending = false;
+	if (c->retry_budgeted && !rh_retry_budget_take(&w->budget, w->now)) {
 		w->stats.retries_denied++;
+		reply_local(c, c->retry_fail);
 		return false;
 	}
-	c->attempts++;
 	w->stats.retries++;
 	return true;
 }
@@ -714,6 +756,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 			return false;
 		}
 		c->io->tried.n = 0; /* a new request (a retry keeps its io, and what it tried) */
+		c->retry_pending = false;
 		rh_retry_budget_request(&w->budget, w->now);
 	}
 	c->req_head_len = (size_t)head_len;
@@ -765,9 +808,13 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 			return false;
 		}
 		if (!b) {
-			reply_local(c, c->attempts ? LR_502_CONNECT : LR_502_NO_BACKEND);
+			reply_local(c, c->retry_pending ? c->retry_fail
+				       : c->attempts  ? LR_502_CONNECT
+						      : LR_502_NO_BACKEND);
 			return false;
 		}
+		if (c->retry_pending && !retry_go(c))
+			return false;
 		bool slot;
 		if (!rh_backend_slot_take(b, &slot)) {
 			if (!some_full) {
@@ -787,11 +834,12 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		if (slot)
 			rh_backend_slot_put(b);
 		log_upstream_failure(w, b, "connect", connect_err);
-		rh_runtime_report_failure(w->srv->rt, b, w->id, RH_FAIL_CONNECT, connect_err);
+		if (!local_error(connect_err))
+			rh_runtime_report_failure(w->srv->rt, b, w->id, RH_FAIL_CONNECT, connect_err);
 		rh_lb_tried_add(&c->io->tried, b);
 		if (some_full)
 			rh_lb_tried_add(&full, b);
-		if (!retry_allowed(c)) {
+		if (!retry_wanted(c, !refused(connect_err), LR_502_CONNECT)) {
 			reply_local(c, LR_502_CONNECT);
 			return false;
 		}
@@ -1176,6 +1224,10 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 			  !c->head_consumed && !timed_out;
 	bool stale_pooled = pooled && replayable && !c->stale_retried;
 	int err = timed_out ? ETIMEDOUT : c->fail_err;
+	/* a pooled connection the backend had closed while idle (its keep-alive timeout racing ours)
+	 * is not a failure of the backend, whatever the method */
+	bool closed_idle = pooled && !c->resp_seen && !timed_out && !connect_failed &&
+			   c->fail_err != EPROTO && c->fail_err != EMSGSIZE;
 
 	if (!stale_pooled && !c->fail_logged && c->fail_io && !timed_out) {
 		char why[192];
@@ -1186,7 +1238,7 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 								       : "no response in time")
 						     : c->fail_what,
 				     err);
-	if (!stale_pooled)
+	if (!closed_idle && !local_error(err))
 		rh_runtime_report_failure(w->srv->rt, b, w->id,
 					  timed_out        ? RH_FAIL_TIMEOUT
 					  : connect_failed ? RH_FAIL_CONNECT
@@ -1205,13 +1257,15 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 		start_exchange(c, 0, true);
 		return true;
 	}
-	if (((nothing_sent && (!timed_out || connect_failed)) || replayable) && retry_allowed(c)) {
+	int fail = timed_out ? LR_504 : connect_failed ? LR_502_CONNECT : LR_502_INVALID;
+	if (((nothing_sent && (!timed_out || connect_failed)) || replayable) &&
+	    retry_wanted(c, !(connect_failed && !timed_out && refused(c->fail_err)), fail)) {
 		rh_lb_tried_add(&c->io->tried, b);
 		rh_timer_cancel(&c->timer);
 		start_exchange(c, 0, c->stale_retried);
 		return true;
 	}
-	reply_local(c, timed_out ? LR_504 : connect_failed ? LR_502_CONNECT : LR_502_INVALID);
+	reply_local(c, fail);
 	return true;
 }
 
@@ -1474,9 +1528,8 @@ conn_timeout(struct rh_timer *t)
 			return;
 		}
 	} else {
-		if (q == &w->tq_upstream && c->up)
-			rh_runtime_report_failure(w->srv->rt, c->up->backend, w->id, RH_FAIL_TIMEOUT,
-						  ETIMEDOUT); /* mid-response */
+		/* a response that pauses after its head (streaming, long polling) is not counted
+		 * against the backend's health, as nginx's max_fails does not count it either */
 		if (c->state == CS_HANDSHAKE)
 			w->stats.edge_tls_failed++;
 		else if (q == &w->tq_idle)
@@ -1643,11 +1696,17 @@ conn_turn(struct rh_worker *w)
 {
 	if (!w->queue_head)
 		return -1;
+	/* nothing was freed anywhere and no new snapshot (health, DNS): no request can do better than
+	 * it did last time; do not parse and pick them all again */
+	uint64_t freed = atomic_load_explicit(&rh_backend_slots_freed, memory_order_relaxed);
+	if (freed == w->queue_seen_freed && w->snap->generation == w->queue_seen_generation)
+		return QUEUE_POLL_MS;
+	w->queue_seen_freed = freed;
+	w->queue_seen_generation = w->snap->generation;
 	for (unsigned n = w->n_queued; n > 0 && w->queue_head; n--) {
 		struct rh_conn *c = w->queue_head;
 
-		queue_leave(c);
-		c->state = CS_READ_HEAD; /* start_exchange queues it again if nothing is free yet */
+		queue_leave(c); /* start_exchange queues it again if nothing is free yet */
 		start_exchange(c, 0, c->stale_retried);
 		conn_run(c);
 	}

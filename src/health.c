@@ -58,6 +58,7 @@ struct slot {
 	struct rh_health *h;
 	struct rh_backend *b;
 	bool in_flight;
+	bool discard; /* passive failures took it out during this round: its probe result is stale */
 
 	/* warnings already given for this backend's certificate */
 	bool expiry_warned;
@@ -201,8 +202,12 @@ settle(struct rh_health *h, size_t i, const char *why)
 			rh_log_info("backend %s up", b->name);
 		break;
 	case RH_BACKEND_DOWN:
-		rh_log_warn("backend %s down: %s (%u of %u)", b->name, why ? why : "check failed",
-			    b->fail_streak < h->fall ? b->fail_streak : h->fall, h->fall);
+		if (!changed && was == RH_BACKEND_UNKNOWN) /* initial = down: it was never routed to */
+			rh_log_warn("backend %s down: %s (initial = down)", b->name,
+				    why ? why : "check failed");
+		else
+			rh_log_warn("backend %s down: %s (%u of %u)", b->name, why ? why : "check failed",
+				    b->fail_streak < h->fall ? b->fail_streak : h->fall, h->fall);
 		break;
 	case RH_BACKEND_DRAINING:
 		rh_log_info("backend %s draining (weight 0)", b->name);
@@ -254,9 +259,9 @@ adopt(struct rh_health *h, size_t i)
 		return false;
 	b->adopted = true;
 	b->health_counter = h->cfg->initial_down && h->probing ? 0 : h->rise + h->fall - 1;
-	b->failures_seen = 0;
 	for (unsigned w = 0; w < b->n_local; w++)
-		b->failures_seen += atomic_load_explicit(&b->local[w].failures, memory_order_acquire);
+		b->local[w].failures_seen =
+			(uint32_t)atomic_load_explicit(&b->local[w].failures, memory_order_acquire);
 	if (!h->probing && live(h)->weights[i] > 0) {
 		/* nothing will ever check it: up from the start, without a log line per backend */
 		b->seen_ok = true;
@@ -291,37 +296,53 @@ passive_intake(struct rh_health *h)
 {
 	const struct rh_snapshot *s = live(h);
 	bool changed = false;
+	size_t routable = 0;
 
-	/* cleared before the counts are read: a failure counted after this wakes the thread again */
+	/* cleared before the counts are read (the fence orders the clear before the loads, against
+	 * the workers' count-then-exchange): a failure counted after this wakes the thread again */
 	atomic_store_explicit(&h->rt->report_pending, false, memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
+	for (size_t i = 0; i < s->n; i++)
+		routable += s->backends[i]->up && s->weights[i] > 0;
 	for (size_t i = 0; i < s->n; i++) {
 		struct rh_backend *b = s->backends[i];
-		uint64_t sum = 0;
+		uint32_t delta = 0;
 		uint_fast32_t last = 0;
 
 		for (unsigned w = 0; w < b->n_local; w++) {
-			uint_fast32_t n = atomic_load_explicit(&b->local[w].failures, memory_order_acquire);
-			sum += n;
-			if (n)
-				last = atomic_load_explicit(&b->local[w].last_failure, memory_order_relaxed);
+			struct rh_backend_local *l = &b->local[w];
+			uint32_t n = (uint32_t)atomic_load_explicit(&l->failures, memory_order_acquire);
+
+			if (n == l->failures_seen)
+				continue;
+			delta += n - l->failures_seen; /* wraps correctly */
+			l->failures_seen = n;
+			last = atomic_load_explicit(&l->last_failure, memory_order_relaxed);
 		}
-		if (sum <= b->failures_seen) {
-			b->failures_seen = sum; /* a worker counter wrapped: start over */
+		if (delta == 0 || !h->passive || !b->up)
+			continue; /* nothing new, or already out of rotation: only probes matter now */
+		if (routable <= 1 && s->weights[i] > 0) {
+			/* the last backend in rotation stays: taking it out would turn failures into an
+			 * outage (nginx ignores max_fails for a single server); probes still decide */
 			continue;
 		}
-		uint64_t delta = sum - b->failures_seen;
-		b->failures_seen = sum;
-		if (!h->passive || !b->up)
-			continue; /* already out of rotation: only probes matter now */
 		char why[160];
+		enum rh_backend_failure kind = (enum rh_backend_failure)(last >> 16);
 		int err = (int)(last & 0xffff);
-		snprintf(why, sizeof(why), "%llu failure%s while proxying (last: %s%s%s)",
-			 (unsigned long long)delta, delta == 1 ? "" : "s",
-			 rh_backend_failure_name((enum rh_backend_failure)(last >> 16)), err ? ": " : "",
-			 err ? strerror(err) : "");
-		for (uint64_t k = 0; k < delta && k <= h->fall; k++)
+		bool say_err = err && kind != RH_FAIL_TIMEOUT;
+		snprintf(why, sizeof(why), "%u failure%s while proxying (last: %s%s%s)", delta,
+			 delta == 1 ? "" : "s", rh_backend_failure_name(kind), say_err ? ": " : "",
+			 say_err ? strerror(err) : "");
+		for (uint32_t k = 0; k < delta && k <= h->fall; k++)
 			count_result(h, b, false);
-		changed |= settle(h, i, why);
+		if (settle(h, i, why)) {
+			changed = true;
+			routable--;
+			/* a probe of this round that started before these failures must not bring it
+			 * straight back */
+			if (h->in_round && i < h->n && h->slots[i].b == b)
+				h->slots[i].discard = true;
+		}
 	}
 	if (changed || h->dirty)
 		publish_health(h);
@@ -442,6 +463,10 @@ round_finish(struct rh_health *h)
 	for (size_t i = 0; i < h->n; i++) {
 		struct slot *s = &h->slots[i];
 
+		if (s->discard) {
+			s->discard = false;
+			continue;
+		}
 		count_result(h, s->b, s->probe.ok);
 		changed |= settle(h, i, s->probe.why);
 	}
@@ -449,22 +474,29 @@ round_finish(struct rh_health *h)
 		publish_health(h);
 }
 
-/* Makes the slots match the live snapshot's backends (after a publication that changed the set;
- * never during a round), keeping what a staying backend's slot knew. Returns 0 or -1 (no memory:
- * the old slots stay, probing what they probed). */
+/* Room for the slots of a snapshot of <n> backends, taken before that snapshot is published (so
+ * running out of memory leaves everything as it was). 0 or -1. */
 static int
-slots_sync(struct rh_health *h)
+slots_alloc(size_t n, struct slot **slots, struct rh_health_cert **certs)
+{
+	*slots = calloc(n ? n : 1, sizeof(**slots));
+	*certs = calloc(n ? n : 1, sizeof(**certs));
+	if (*slots && *certs)
+		return 0;
+	free(*slots);
+	free(*certs);
+	return -1;
+}
+
+/* Makes <slots> and <certs> (from slots_alloc, for the live snapshot's size) the slots of the live
+ * snapshot's backends (after a publication that changed the set; never during a round), keeping
+ * what a staying backend's slot knew. */
+static void
+slots_install(struct rh_health *h, struct slot *slots, struct rh_health_cert *certs)
 {
 	const struct rh_snapshot *s = live(h);
 	size_t n = s->n;
-	struct slot *slots = calloc(n ? n : 1, sizeof(*slots));
-	struct rh_health_cert *certs = calloc(n ? n : 1, sizeof(*certs));
 
-	if (!slots || !certs) {
-		free(slots);
-		free(certs);
-		return -1;
-	}
 	pthread_mutex_lock(&h->cert_lock);
 	for (size_t i = 0; i < n; i++) {
 		slots[i] = (struct slot){.h = h, .b = s->backends[i]};
@@ -486,7 +518,6 @@ slots_sync(struct rh_health *h)
 	pthread_mutex_unlock(&h->cert_lock);
 	free(h->slots);
 	h->slots = slots;
-	return 0;
 }
 
 /* ---- DNS ---- */
@@ -584,8 +615,12 @@ dns_apply(struct rh_health *h, struct rh_resolver_round *r)
 	struct rh_snapshot *s = rh_snapshot_from_backends(h->rt, cfg, confs, n, old,
 							  !(cfg->initial_down && h->probing), err,
 							  sizeof(err));
-	if (!s) {
-		rh_log_error("control: %s; DNS changes retried next time", err);
+	struct slot *slots;
+	struct rh_health_cert *certs;
+	if (!s || slots_alloc(s->n, &slots, &certs) == -1) {
+		rh_log_error("control: %s; DNS changes retried next time",
+			     s ? "out of memory for the new backends' probes" : err);
+		rh_snapshot_free(s);
 		free(confs);
 		return;
 	}
@@ -607,8 +642,7 @@ dns_apply(struct rh_health *h, struct rh_resolver_round *r)
 	free(h->confs);
 	h->confs = confs;
 	h->n_confs = n;
-	if (slots_sync(h) == -1)
-		rh_log_error("control: out of memory: new backends are not probed yet");
+	slots_install(h, slots, certs);
 	bool routing = false;
 	for (size_t i = 0; i < h->n; i++)
 		routing |= adopt(h, i);
@@ -770,10 +804,14 @@ rh_health_create(struct rh_runtime *rt, const struct rh_config *cfg,
 	h->dns_failing = calloc(cfg->n_names ? cfg->n_names : 1, sizeof(*h->dns_failing));
 	h->n_confs = cfg->n_backends;
 	h->confs = calloc(h->n_confs ? h->n_confs : 1, sizeof(*h->confs));
-	if (!h->dns_failing || !h->confs || (rt->live && slots_sync(h) == -1)) {
+	struct slot *slots;
+	struct rh_health_cert *certs;
+	if (!h->dns_failing || !h->confs || (rt->live && slots_alloc(rt->live->n, &slots, &certs) == -1)) {
 		snprintf(err, errlen, "health: out of memory");
 		goto fail;
 	}
+	if (rt->live)
+		slots_install(h, slots, certs);
 	if (h->n_confs)
 		memcpy(h->confs, cfg->backends, h->n_confs * sizeof(*h->confs));
 	for (size_t i = 0; i < cfg->n_names; i++)

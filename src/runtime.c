@@ -265,7 +265,7 @@ rh_runtime_report_failure(struct rh_runtime *rt, struct rh_backend *b, unsigned 
 	/* release: the control thread that reads the count also sees the kind */
 	atomic_store_explicit(&l->failures, atomic_load_explicit(&l->failures, memory_order_relaxed) + 1,
 			      memory_order_release);
-	if (atomic_exchange_explicit(&rt->report_pending, true, memory_order_acq_rel))
+	if (atomic_exchange_explicit(&rt->report_pending, true, memory_order_seq_cst))
 		return; /* a wake-up is on its way; the control thread reads every count when it comes */
 	uint64_t one = 1;
 	ssize_t r = write(rt->report_fd, &one, sizeof(one));

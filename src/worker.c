@@ -273,12 +273,11 @@ worker_main(void *arg)
 				ep->handler(ep, events[i].events);
 		}
 
+		/* the turn hook first: what it starts arms timers that run_timers then counts in */
+		int most = w->srv->hooks->turn ? w->srv->hooks->turn(w) : -1;
 		timeout = run_timers(w);
-		if (w->srv->hooks->turn) {
-			int most = w->srv->hooks->turn(w);
-			if (most >= 0 && most < timeout)
-				timeout = most;
-		}
+		if (most >= 0 && most < timeout)
+			timeout = most;
 		if (w->accept_paused && !w->draining) {
 			if (w->n_conns < w->srv->conns_per_worker && w->now >= w->accept_resume_at)
 				set_accepting(w, true);

@@ -1379,6 +1379,37 @@ START_TEST(test_passive)
 }
 END_TEST
 
+/* The last backend in rotation is never taken out by passive reports (nginx ignores max_fails for a
+ * single server): failures of the only backend would otherwise turn into an outage until a probe. */
+START_TEST(test_passive_last_backend)
+{
+	struct fixture f;
+	uint16_t ports[1] = {0};
+
+	int fd = listener(&ports[0], 64);
+	fixture_config(&f, ports, 1, 60000, 200, 1, 1);
+	f.lfd[0] = fd;
+	f.cfg.passive = true;
+	fixture_health(&f, NULL);
+	ck_assert_int_eq(rh_health_start(f.h), 0);
+	uint64_t t = now_ms() + 2000;
+	while (state_at(&f, 0) != RH_BACKEND_UP && now_ms() < t)
+		idle(&f, 5);
+	rh_rcu_reader_online();
+	struct rh_backend *b = rh_runtime_snapshot(&f.rt)->backends[0];
+	rh_backend_ref(b);
+	rh_rcu_reader_offline();
+	for (int k = 0; k < 5; k++)
+		rh_runtime_report_failure(&f.rt, b, 0, RH_FAIL_TIMEOUT, ETIMEDOUT);
+	ck_assert(stays(&f, "1", 300));
+	ck_assert_int_eq(state_at(&f, 0), RH_BACKEND_UP);
+	ck_assert_uint_eq(rh_health_publications(f.h), 0);
+	ck_assert_uint_lt(timed_stop(&f), 100);
+	rh_backend_unref(b);
+	fixture_finish(&f);
+}
+END_TEST
+
 START_TEST(test_passive_off)
 {
 	passive_case(false);
@@ -1409,7 +1440,7 @@ START_TEST(test_initial_down)
 	log = log_end(&f);
 	snprintf(line, sizeof(line), "backend 127.0.0.1:%u up\n", ports[0]);
 	ck_assert_uint_eq(count(log, line), 1);
-	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: Connection refused (1 of 1)\n", ports[1]);
+	snprintf(line, sizeof(line), "backend 127.0.0.1:%u down: Connection refused (initial = down)\n", ports[1]);
 	ck_assert_uint_eq(count(log, line), 1);
 	free(log);
 	fixture_finish(&f);
@@ -1441,6 +1472,7 @@ health_suite(void)
 	tcase_add_test(tc, test_http_checks);
 	tcase_add_test(tc, test_passive);
 	tcase_add_test(tc, test_passive_off);
+	tcase_add_test(tc, test_passive_last_backend);
 	tcase_add_test(tc, test_initial_down);
 	suite_add_tcase(s, tc);
 

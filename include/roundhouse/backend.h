@@ -54,6 +54,7 @@ struct rh_backend_local {
 	 * reads the growth) and what the last one was */
 	atomic_uint_fast32_t failures;
 	atomic_uint_fast32_t last_failure;   /* enum rh_backend_failure << 16 | errno (low 16 bits) */
+	uint32_t failures_seen;              /* the control thread's: <failures> it has applied */
 };
 
 struct rh_backend {
@@ -71,7 +72,6 @@ struct rh_backend {
 	bool adopted;            /* the control thread has set up its counter and state */
 	bool seen_ok, seen_fail; /* some check passed / failed since it appeared */
 	unsigned fail_streak;    /* failed checks in a row (for "3 of 3" in the log) */
-	uint64_t failures_seen;  /* sum of local[].failures already applied to the counter */
 	uint64_t mark;           /* scratch for building snapshots */
 
 	/* Written by the control thread, read by anyone (status, metrics, tests). */
@@ -119,6 +119,10 @@ rh_backend_inflight(const struct rh_backend *b)
 	return sum;
 }
 
+/* Slots given back so far, all backends and workers together: a worker with requests waiting for a
+ * slot looks at it each turn and retries them only when it moved (or the snapshot changed). */
+extern atomic_uint_fast64_t rh_backend_slots_freed;
+
 /* Takes a max_conns slot on <b>: true when it has no limit (nothing counted) or the limit is not
  * reached; then rh_backend_slot_put must follow when the request ends. Any worker. */
 static inline bool
@@ -141,6 +145,7 @@ static inline void
 rh_backend_slot_put(struct rh_backend *b)
 {
 	atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&rh_backend_slots_freed, 1, memory_order_relaxed);
 }
 
 /* Single-writer counter updates: a relaxed load and store, no locked instruction. */

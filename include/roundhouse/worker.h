@@ -144,6 +144,8 @@ struct rh_worker {
 	struct rh_upconn *free_upconns;
 	struct rh_conn *queue_head, *queue_tail; /* requests waiting for a max_conns slot, FIFO */
 	unsigned n_queued;
+	uint64_t queue_seen_freed;  /* rh_backend_slots_freed when the queue was last walked */
+	uint64_t queue_seen_generation; /* and the snapshot generation then */
 	struct rh_retry_budget budget;
 
 	struct rh_deferred *closed; /* closed during this batch, released after it */
