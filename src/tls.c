@@ -349,9 +349,11 @@ client_ssl(const struct rh_tls_upstream *u, const struct rh_backend *b)
 	return ssl;
 }
 
-bool
-rh_tls_connect_start(const struct rh_tls_upstream *u, const struct rh_backend *b, struct rh_ep *ep,
-		     SSL_SESSION **session_slot)
+/* A client TLS endpoint on <ep> for backend <b>, offering the session in *<session_slot> and keeping
+ * the ones the backend issues there (NULL: none offered, none kept). */
+static bool
+client_start(const struct rh_tls_upstream *u, const struct rh_backend *b, struct rh_ep *ep,
+	     SSL_SESSION **session_slot)
 {
 	SSL *ssl = client_ssl(u, b);
 
@@ -362,30 +364,28 @@ rh_tls_connect_start(const struct rh_tls_upstream *u, const struct rh_backend *b
 		ERR_clear_error();
 		return false;
 	}
-	SSL_set_ex_data(ssl, slot_index, session_slot);
-	if (*session_slot)
-		SSL_set_session(ssl, *session_slot);
+	if (session_slot) {
+		SSL_set_ex_data(ssl, slot_index, session_slot);
+		if (*session_slot)
+			SSL_set_session(ssl, *session_slot);
+	}
 	ep->tls = ssl;
 	ep->tp = &rh_tls_transport;
 	return true;
 }
 
 bool
+rh_tls_connect_start(const struct rh_tls_upstream *u, const struct rh_backend *b, struct rh_ep *ep,
+		     SSL_SESSION **session_slot)
+{
+	return client_start(u, b, ep, session_slot);
+}
+
+bool
 rh_tls_probe_connect(const struct rh_tls_upstream *u, const struct rh_backend *b, struct rh_ep *ep)
 {
-	SSL *ssl = client_ssl(u, b);
-
 	/* no session slot: nothing is offered, and new_session keeps nothing */
-	if (!ssl)
-		return false;
-	if (!attach_bio(ssl, ep)) {
-		SSL_free(ssl);
-		ERR_clear_error();
-		return false;
-	}
-	ep->tls = ssl;
-	ep->tp = &rh_tls_transport;
-	return true;
+	return client_start(u, b, ep, NULL);
 }
 
 /* ---- edge ---- */
@@ -736,46 +736,10 @@ const struct rh_transport rh_tls_transport = {
 
 /* ---- health probes ---- */
 
-SSL *
-rh_tls_probe_start(const struct rh_tls_upstream *u, const struct rh_backend *b, int fd)
-{
-	SSL *ssl = client_ssl(u, b);
-
-	if (!ssl)
-		return NULL;
-	if (!SSL_set_fd(ssl, fd)) {
-		SSL_free(ssl);
-		ERR_clear_error();
-		return NULL;
-	}
-	return ssl;
-}
-
-enum rh_tls_step
-rh_tls_probe_step(SSL *ssl, bool *want_write, char *why, size_t whylen)
-{
-	errno = 0; /* the socket BIO leaves errno alone at EOF: a stale EAGAIN would be the reason */
-	int r = SSL_do_handshake(ssl);
-
-	*want_write = false;
-	if (r == 1)
-		return RH_TLS_DONE;
-	switch (SSL_get_error(ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		return RH_TLS_WAIT;
-	case SSL_ERROR_WANT_WRITE:
-		*want_write = true;
-		return RH_TLS_WAIT;
-	default:
-		note_failure(ssl, r, NULL);
-		snprintf(why, whylen, "%s", last_failure);
-		return RH_TLS_FAIL;
-	}
-}
-
 void
-rh_tls_probe_peer(SSL *ssl, struct rh_tls_peer *out)
+rh_tls_probe_peer_ep(const struct rh_ep *ep, struct rh_tls_peer *out)
 {
+	SSL *ssl = ep->tls;
 	long vr = SSL_get_verify_result(ssl);
 	X509 *leaf = SSL_get_peer_certificate(ssl);
 
@@ -795,15 +759,3 @@ rh_tls_probe_peer(SSL *ssl, struct rh_tls_peer *out)
 	ERR_clear_error();
 }
 
-void
-rh_tls_probe_peer_ep(const struct rh_ep *ep, struct rh_tls_peer *out)
-{
-	rh_tls_probe_peer(ep->tls, out);
-}
-
-void
-rh_tls_probe_free(SSL *ssl)
-{
-	SSL_free(ssl);
-	ERR_clear_error();
-}

@@ -10,20 +10,15 @@
 #include <sys/socket.h>
 
 #include "roundhouse/http1_serialize.h" /* enum rh_xff_mode */
+#include "roundhouse/sockaddr.h"
 
 #define RH_CONFIG_ERR_LEN 512
-#define RH_ADDR_TEXT_LEN 80 /* "[v6]:port" or "name:port" with room to spare */
 #define RH_DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt" /* Debian's system store */
 #define RH_CONFIG_MAX_BODY_SIZE RH_HTTP_MAX_LENGTH /* [limits] max_body_size: at most a framing number */
 
 /* rh_config_load_buffer flags */
 #define RH_CONFIG_NO_RESOLVE 1u /* addresses must be numeric: a host name is an error, DNS is never asked */
 
-struct rh_sockaddr {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	char text[RH_ADDR_TEXT_LEN]; /* numeric form, "127.0.0.1:8081" or "[::1]:8081" */
-};
 
 enum rh_lb_algorithm {
 	RH_LB_ROUND_ROBIN,

@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "roundhouse/config.h" /* struct rh_sockaddr */
+#include "roundhouse/sockaddr.h"
 
 #define RH_RESOLVE_WHY_LEN 128
 #define RH_RESOLVE_HOST_LEN 256 /* a DNS name is at most 253 bytes, one more for a trailing dot */

@@ -109,28 +109,4 @@ struct rh_tls_peer {
 /* What the finished handshake of a probe on <ep> (rh_tls_probe_connect) learned. */
 void rh_tls_probe_peer_ep(const struct rh_ep *ep, struct rh_tls_peer *out);
 
-/* ---- health probes over a plain fd with its own readiness (health.c's until its probes use
- * endpoints; to be removed then) ---- */
-
-enum rh_tls_step {
-	RH_TLS_DONE,
-	RH_TLS_WAIT, /* would block: call again after the next event on the socket */
-	RH_TLS_FAIL,
-};
-
-/* A client SSL for a probe of <b> on non-blocking socket <fd>: same SNI, name and ALPN as requests,
- * but never resumed, and verification errors are recorded rather than fatal when verify = false. */
-struct ssl_st *rh_tls_probe_start(const struct rh_tls_upstream *u, const struct rh_backend *b,
-				  int fd);
-
-/* Advances a probe's handshake: RH_TLS_DONE, RH_TLS_WAIT with *<want_write> telling which event to
- * wait for (else readable), or RH_TLS_FAIL with the reason in <why>. */
-enum rh_tls_step rh_tls_probe_step(struct ssl_st *ssl, bool *want_write, char *why, size_t whylen);
-
-/* What a finished probe learned about the backend's certificate. */
-void rh_tls_probe_peer(struct ssl_st *ssl, struct rh_tls_peer *out);
-
-/* Frees a probe's SSL (the caller closes the fd). */
-void rh_tls_probe_free(struct ssl_st *ssl);
-
 #endif
