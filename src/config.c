@@ -60,6 +60,7 @@ struct load {
 	char *buf;       /* getline buffer */
 	size_t bufcap;
 	size_t backends_cap;
+	size_t names_cap;
 	bool health_tls_set; /* [health_check] tls was given; else it follows [upstream] tls */
 	unsigned health_tls_line;
 	bool failed;
@@ -368,10 +369,15 @@ static int set_backend(struct load *ld, const struct key *k, const char *value)
 	if (!nm.numeric && (ld->flags & RH_CONFIG_NO_RESOLVE))
 		return fail_key(ld, k, "'%s' is not a numeric address (names are not resolved here)", nm.host);
 
-	struct rh_backend_name *grown = realloc(ld->cfg.names, (ld->cfg.n_names + 1) * sizeof(*grown));
-	if (grown == NULL)
-		return oom(ld);
-	ld->cfg.names = grown;
+	if (ld->cfg.n_names == ld->names_cap) { /* doubling: a file may list thousands */
+		size_t cap = ld->names_cap == 0 ? 4 : ld->names_cap * 2;
+		struct rh_backend_name *grown = realloc(ld->cfg.names, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return oom(ld);
+		ld->cfg.names = grown;
+		ld->names_cap = cap;
+	}
 	ld->cfg.names[ld->cfg.n_names++] = nm;
 	return 0;
 }
