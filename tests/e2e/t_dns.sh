@@ -75,7 +75,7 @@ only_to A 6 || fail "with web.test -> 127.0.0.1, requests did not all go to A"
 pass "web.test resolves to 127.0.0.1 only: all to A"
 
 # ---- under load: add 127.0.0.2, then remove 127.0.0.1; no request may fail
-timeout 30 wrk -t2 -c16 -d5s --timeout 5s "http://127.0.0.1:$PX/" >"$E2E_TMP/wrk.out" 2>&1 &
+timeout 30 wrk -t2 -c16 -d4s --timeout 5s "http://127.0.0.1:$PX/" >"$E2E_TMP/wrk.out" 2>&1 &
 WRK_PID=$!
 E2E_PIDS+=("$WRK_PID")
 sleep 0.5
