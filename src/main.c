@@ -68,6 +68,8 @@ log_totals(const struct rh_worker *workers, unsigned n, const struct rh_server *
 		const struct rh_worker_stats *s = &workers[i].stats;
 		t.accepted += s->accepted;
 		t.requests += s->requests;
+		t.responses_local += s->responses_local;
+		t.aborted += s->aborted;
 		t.upstream_connects += s->upstream_connects;
 		t.upstream_reused += s->upstream_reused;
 		t.upstream_tls_full += s->upstream_tls_full;
@@ -80,9 +82,13 @@ log_totals(const struct rh_worker *workers, unsigned n, const struct rh_server *
 		t.queued += s->queued;
 		t.queue_timeouts += s->queue_timeouts;
 	}
-	rh_log_info("totals: %" PRIu64 " connections, %" PRIu64 " requests, %" PRIu64
+	/* every request counts, whoever answered it: the backend, the proxy itself (4xx, 502, 503,
+	 * 504), or nobody (the client went away, or the response was cut) */
+	rh_log_info("totals: %" PRIu64 " connections, %" PRIu64 " requests (%" PRIu64
+		    " answered by a backend, %" PRIu64 " by the proxy, %" PRIu64 " cut off), %" PRIu64
 		    " upstream connects, %" PRIu64 " upstream reuses",
-		    t.accepted, t.requests, t.upstream_connects, t.upstream_reused);
+		    t.accepted, t.requests + t.responses_local + t.aborted, t.requests, t.responses_local,
+		    t.aborted, t.upstream_connects, t.upstream_reused);
 	if (t.retries || t.retries_denied)
 		rh_log_info("retries: %" PRIu64 " sent, %" PRIu64 " refused by the retry budget", t.retries,
 			    t.retries_denied);
@@ -96,6 +102,38 @@ log_totals(const struct rh_worker *workers, unsigned n, const struct rh_server *
 		rh_log_info("client TLS handshakes: %" PRIu64 " full, %" PRIu64 " resumed, %" PRIu64
 			    " failed",
 			    t.edge_tls_full, t.edge_tls_resumed, t.edge_tls_failed);
+}
+
+/* At start: the file and what its backend lines gave (the first LOG_BACKEND_LINES of them), so the
+ * log alone says what this process runs with. */
+#define LOG_BACKEND_LINES 16
+static void
+log_backends(const char *path, const struct rh_config *cfg)
+{
+	rh_log_info("config %s: %zu backend line%s, %zu address%s", path, cfg->n_names,
+		    cfg->n_names == 1 ? "" : "s", cfg->n_backends, cfg->n_backends == 1 ? "" : "es");
+	for (size_t i = 0; i < cfg->n_names && i < LOG_BACKEND_LINES; i++) {
+		const struct rh_backend_name *nm = &cfg->names[i];
+		char addrs[256] = "";
+		size_t used = 0, shown = 0, n = 0;
+
+		for (size_t j = 0; j < cfg->n_backends; j++) {
+			if (cfg->backends[j].name != i)
+				continue;
+			n++;
+			int w = snprintf(addrs + used, sizeof(addrs) - used, "%s%s", used ? ", " : "",
+					 cfg->backends[j].addr.text);
+			if (w < 0 || (size_t)w >= sizeof(addrs) - used)
+				break;
+			used += (size_t)w;
+			shown++;
+		}
+		rh_log_info("backend %s (line %u): %s%s weight=%u%s%.0u", nm->spec, nm->line,
+			    n ? addrs : "no address yet", shown < n ? ", ..." : "", nm->weight,
+			    nm->max_conns ? " max_conns=" : "", nm->max_conns);
+	}
+	if (cfg->n_names > LOG_BACKEND_LINES)
+		rh_log_info("... and %zu more backend lines", cfg->n_names - LOG_BACKEND_LINES);
 }
 
 int
@@ -171,6 +209,9 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGQUIT); /* what operators send by habit: none of them may kill it at once */
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a client that went away is an EPIPE, not a dead process */
 
@@ -245,14 +286,22 @@ main(int argc, char **argv)
 			    RH_VERSION, cfg.listens_tls[i].text, cfg.threads, cfg.n_backends,
 			    tls_up ? ", TLS upstream" : "");
 
+	log_backends(path, &cfg);
+
 	for (;;) {
 		int sig = sigwaitinfo(&sigs, NULL);
-		if (sig == SIGINT || sig == SIGTERM) {
-			rh_log_info("%s: stopping", strsignal(sig));
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGQUIT) {
+			/* SIGQUIT too: nginx's graceful stop, and a habit of operators */
+			rh_log_info("%s: stopping (in-flight requests finish within [timeouts] shutdown)",
+				    strsignal(sig));
 			break;
 		}
 		if (sig == SIGHUP)
 			rh_log_warn("SIGHUP: configuration reload is not supported yet; ignored");
+		else if (sig == SIGUSR1) /* logrotate's signal for nginx */
+			rh_log_info("SIGUSR1: no log file to reopen (logging goes to stderr)");
+		else if (sig == SIGUSR2)
+			rh_log_warn("SIGUSR2: binary upgrade is not supported yet; ignored");
 	}
 	status = 0;
 
