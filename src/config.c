@@ -1119,3 +1119,100 @@ void rh_config_finish(struct rh_config *cfg)
 	free(cfg->health_path);
 	memset(cfg, 0, sizeof(*cfg));
 }
+
+/* ---- the effective configuration (roundhouse -T) ---- */
+
+static const char *
+on_off(bool b)
+{
+	return b ? "true" : "false";
+}
+
+static const char *
+algorithm_name(enum rh_lb_algorithm a)
+{
+	for (size_t i = 0; i < sizeof(algorithms) / sizeof(algorithms[0]); i++)
+		if (algorithms[i].algorithm == a)
+			return algorithms[i].name;
+	return "?";
+}
+
+void rh_config_print(const struct rh_config *c, FILE *out)
+{
+	static const char *const xff[] = {[RH_XFF_APPEND] = "append", [RH_XFF_REPLACE] = "replace",
+					  [RH_XFF_OFF] = "off"};
+	static const char *const types[] = {[RH_HEALTH_TCP] = "tcp", [RH_HEALTH_HTTP] = "http",
+					    [RH_HEALTH_NONE] = "none"};
+
+	fprintf(out, "; the effective configuration of %s: every key with its value, defaults filled in\n",
+		c->path ? c->path : "(config)");
+	fprintf(out, "[server]\n");
+	for (size_t i = 0; i < c->n_listens; i++)
+		fprintf(out, "listen = %s\n", c->listens[i].text);
+	for (size_t i = 0; i < c->n_listens_tls; i++)
+		fprintf(out, "listen_tls = %s\n", c->listens_tls[i].text);
+	for (size_t i = 0; i < c->n_certs; i++)
+		fprintf(out, "cert = %s\nkey = %s\n", c->certs[i].cert, c->certs[i].key);
+	fprintf(out, "threads = %u\nmax_connections = %u\n", c->threads, c->max_connections);
+
+	fprintf(out, "\n[upstream]\nalgorithm = %s\n", algorithm_name(c->algorithm));
+	switch (c->hash_key.kind) {
+	case RH_HASH_URI: fprintf(out, "hash_key = uri\n"); break;
+	case RH_HASH_PATH: fprintf(out, "hash_key = path\n"); break;
+	case RH_HASH_CLIENT_IP: fprintf(out, "hash_key = client_ip\n"); break;
+	case RH_HASH_HEADER: fprintf(out, "hash_key = header:%s\n", c->hash_key.name); break;
+	case RH_HASH_COOKIE: fprintf(out, "hash_key = cookie:%s\n", c->hash_key.name); break;
+	}
+	fprintf(out, "hash_balance_factor = %u\n", c->hash_balance_factor);
+	for (size_t i = 0; i < c->n_names; i++) {
+		const struct rh_backend_name *nm = &c->names[i];
+
+		/* what the name gave at load follows as a comment (the line itself is what a reload
+		 * reads), cut to fit the loader's line limit */
+		char line[INI_MAX_LINE - 1];
+		int used = snprintf(line, sizeof(line), "backend = %s weight=%u", nm->spec, nm->weight);
+		if (nm->max_conns)
+			used += snprintf(line + used, sizeof(line) - (size_t)used, " max_conns=%u", nm->max_conns);
+		if (!nm->numeric) {
+			size_t n = 0;
+			for (size_t j = 0; j < c->n_backends && (size_t)used < sizeof(line); j++)
+				if (c->backends[j].name == i)
+					used += snprintf(line + used, sizeof(line) - (size_t)used, "%s%s",
+							 n++ ? ", " : "  ; ", c->backends[j].addr.text);
+			if (!n && (size_t)used < sizeof(line))
+				used += snprintf(line + used, sizeof(line) - (size_t)used, "  ; %s", nm->unresolved);
+			if ((size_t)used >= sizeof(line))
+				memcpy(line + sizeof(line) - 4, "...", 4);
+		}
+		fprintf(out, "%s\n", line);
+	}
+	fprintf(out, "max_iterations = %u\nkeepalive = %u\n", c->max_iterations, c->keepalive);
+	fprintf(out, "host_header = %s\n", c->host_header ? c->host_header : "");
+	fprintf(out, "tls = %s\nsni = %s\nverify = %s\nca_file = %s\n", on_off(c->tls), c->sni ? c->sni : "",
+		on_off(c->verify), c->ca_file ? c->ca_file : "");
+	fprintf(out, "x_forwarded_for = %s\nretries = %u\nqueue_timeout = %ums\n", xff[c->x_forwarded_for],
+		c->retries, c->queue_timeout_ms);
+	if (c->resolve_ms)
+		fprintf(out, "resolve = %ums\n", c->resolve_ms);
+	else
+		fprintf(out, "resolve = 0\n");
+	fprintf(out, "resolver = %s\n", c->resolver.len ? c->resolver.text : "");
+
+	fprintf(out, "\n[health_check]\ntype = %s\nfrequency = %ums\ntimeout = %ums\nrise = %u\nfall = %u\n",
+		types[c->health_type], c->health_frequency_ms, c->health_timeout_ms, c->rise, c->fall);
+	fprintf(out, "path = %s\n", c->health_path);
+	if (c->expect_lo == c->expect_hi)
+		fprintf(out, "expect = %u\n", c->expect_lo);
+	else
+		fprintf(out, "expect = %u-%u\n", c->expect_lo, c->expect_hi);
+	fprintf(out, "host = %s\npassive = %s\ninitial = %s\njitter = %u\ntls = %s\ncert_warn_days = %u\n",
+		c->health_host ? c->health_host : "", on_off(c->passive), c->initial_down ? "down" : "up",
+		c->jitter_pct, on_off(c->health_tls), c->cert_warn_days);
+
+	fprintf(out, "\n[timeouts]\nconnect = %ums\nclient_header = %ums\nupstream_read = %ums\nidle = %ums\n"
+		"shutdown = %ums\n",
+		c->connect_ms, c->client_header_ms, c->upstream_read_ms, c->idle_ms, c->shutdown_ms);
+	fprintf(out, "\n[limits]\nmax_body_size = %llu\n", (unsigned long long)c->max_body_size);
+	if (c->admin_listen.len)
+		fprintf(out, "\n[admin]\nlisten = %s\n", c->admin_listen.text);
+}

@@ -29,16 +29,17 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"usage: roundhouse -c FILE [-t]\n"
+		"usage: roundhouse -c FILE [-t | -T]\n"
 		"\n"
 		"A load-balancing HTTP/1.1 reverse proxy.\n"
 		"\n"
 		"  -c, --config FILE  configuration file (INI; see etc/roundhouse.ini)\n"
 		"  -t, --test         check the configuration file and exit (0 valid, 1 not)\n"
+		"  -T, --print-config print the effective configuration (every default filled in), exit\n"
 		"  -h, --help         this text\n"
 		"  -V, --version      print the version\n"
 		"\n"
-		"Runs in the foreground and logs to stderr. SIGTERM or SIGINT: stop accepting, finish\n"
+		"Runs in the foreground and logs to stderr. SIGTERM, SIGINT or SIGQUIT: stop accepting, finish\n"
 		"in-flight requests (at most [timeouts] shutdown), exit 0.\n");
 }
 
@@ -142,19 +143,21 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"test", no_argument, NULL, 't'},
+		{"print-config", no_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	const char *path = NULL;
-	bool test_only = false;
+	bool test_only = false, print_config = false;
 	char err[RH_CONFIG_ERR_LEN];
 	int opt, status = 1;
 
-	while ((opt = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:tThV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 't': test_only = true; break;
+		case 'T': print_config = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("roundhouse %s\n", RH_VERSION); return 0;
 		default: usage(stderr); return 1;
@@ -170,6 +173,11 @@ main(int argc, char **argv)
 	if (rh_config_load(&cfg, path, err, sizeof(err)) == -1) {
 		fprintf(stderr, "roundhouse: %s\n", err);
 		return 1;
+	}
+	if (print_config) {
+		rh_config_print(&cfg, stdout);
+		rh_config_finish(&cfg);
+		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	/* certificates and CA files are read now, so that -t catches a bad one too */
 	struct rh_tls_upstream *tls_up = NULL;

@@ -1076,6 +1076,79 @@ START_TEST(resolve_tolerates_unresolved_names)
 }
 END_TEST
 
+/* rh_config_print (roundhouse -T) writes a file this loader reads back to the same configuration:
+ * printing what the printed text loads gives the same text again, and the values survive. */
+static char *
+print_to_string(const struct rh_config *cfg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(f);
+	rh_config_print(cfg, f);
+	ck_assert_int_eq(fclose(f), 0);
+	return text;
+}
+
+START_TEST(print_round_trip)
+{
+	static const char *const files[] = {
+		"[upstream]\nbackend = 127.0.0.1:1\n",
+		"[server]\nlisten = 127.0.0.1:7000\nlisten = [::1]:7001\nthreads = 3\nmax_connections = 900\n"
+		"[upstream]\nalgorithm = consistent_hash\nhash_key = header:X-User\nhash_balance_factor = 150\n"
+		"backend = localhost:8081 weight=3 max_conns=40\nbackend = 127.0.0.1:8082 weight=0\n"
+		"max_iterations = 9\nkeepalive = 0\nhost_header = example.com\ntls = true\nsni = b.example\n"
+		"verify = false\nca_file = /etc/ssl/x.pem\nx_forwarded_for = replace\nretries = 5\n"
+		"queue_timeout = 2500ms\nresolve = 30s\nresolver = 127.0.0.1:8600\n"
+		"[health_check]\ntype = http\nfrequency = 1s\ntimeout = 300ms\nrise = 2\nfall = 3\n"
+		"path = /healthz?x=1\nexpect = 204\nhost = h.example\npassive = false\ninitial = down\n"
+		"jitter = 0\ntls = true\ncert_warn_days = 30\n"
+		"[timeouts]\nconnect = 1s\nclient_header = 2s\nupstream_read = 3s\nidle = 4s\nshutdown = 5s\n"
+		"[limits]\nmax_body_size = 1m\n[admin]\nlisten = 127.0.0.1:6189\n",
+		"[upstream]\nhash_key = cookie:sid\nbackend = nohost.invalid:80\nbackend = 127.0.0.1:1\n"
+		"resolve = 1s\n",
+	};
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		struct rh_config a, b;
+		char err[RH_CONFIG_ERR_LEN];
+
+		load_ok(files[i], &a);
+		char *first = print_to_string(&a);
+		ck_assert_msg(rh_config_load_buffer(&b, "printed", first, strlen(first), 0, err, sizeof(err)) == 0,
+			      "file %zu: the printed configuration does not load: %s\n%s", i, err, first);
+		char *second = print_to_string(&b);
+		/* the first line names the file printed from */
+		ck_assert_str_eq(strchr(first, '\n'), strchr(second, '\n'));
+		ck_assert_uint_eq(a.n_backends, b.n_backends);
+		ck_assert_uint_eq(a.n_names, b.n_names);
+		ck_assert_uint_eq(a.resolve_ms, b.resolve_ms);
+		ck_assert_uint_eq(a.health_type, b.health_type);
+		ck_assert_uint_eq(a.max_body_size, b.max_body_size);
+		for (size_t j = 0; j < a.n_backends; j++) {
+			ck_assert_str_eq(a.backends[j].addr.text, b.backends[j].addr.text);
+			ck_assert_uint_eq(a.backends[j].weight, b.backends[j].weight);
+			ck_assert_uint_eq(a.backends[j].max_conns, b.backends[j].max_conns);
+		}
+		if (i == 1) {
+			ck_assert(strstr(first, "backend = localhost:8081 weight=3 max_conns=40  ; 127.0.0.1:8081") != NULL ||
+				  strstr(first, "backend = localhost:8081 weight=3 max_conns=40  ; ") != NULL);
+			ck_assert(strstr(first, "\nhash_key = header:X-User\n") != NULL);
+			ck_assert(strstr(first, "\nexpect = 204\n") != NULL);
+			ck_assert(strstr(first, "\nmax_body_size = 1048576\n") != NULL);
+		}
+		if (i == 2)
+			ck_assert(strstr(first, "backend = nohost.invalid:80 weight=1  ; cannot resolve 'nohost.invalid'") !=
+				  NULL);
+		free(first);
+		free(second);
+		rh_config_finish(&a);
+		rh_config_finish(&b);
+	}
+}
+END_TEST
+
 START_TEST(err_weight)
 {
 	load_err("[upstream]\nbackend = 127.0.0.1:1 weight=1001\n",
@@ -1784,6 +1857,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, err_bad_hostport);
 	tcase_add_test(tc, err_unresolvable);
 	tcase_add_test(tc, resolve_tolerates_unresolved_names);
+	tcase_add_test(tc, print_round_trip);
 	tcase_add_test(tc, err_weight);
 	tcase_add_test(tc, err_algorithm);
 	tcase_add_test(tc, err_hash_key);

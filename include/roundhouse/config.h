@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "roundhouse/http1_serialize.h" /* enum rh_xff_mode */
@@ -163,6 +164,11 @@ int rh_config_load(struct rh_config *cfg, const char *path, char *err, size_t er
  * only recorded; tls.c reads them). For the fuzzer and tests. */
 int rh_config_load_buffer(struct rh_config *cfg, const char *name, const char *text, size_t len, unsigned flags,
 			  char *err, size_t errlen);
+
+/* Writes the effective configuration to <out> as an INI file this loader reads back to the same
+ * config: every key with its value, defaults filled in, addresses numeric (a backend line keeps its
+ * name, what it resolved to follows as a comment). roundhouse -T. */
+void rh_config_print(const struct rh_config *cfg, FILE *out);
 
 /* Frees what rh_config_load allocated. Accepts a zeroed or already finished config. */
 void rh_config_finish(struct rh_config *cfg);
