@@ -22,6 +22,7 @@
 #include "roundhouse/log.h"
 #include "roundhouse/tls.h"
 #include "roundhouse/net.h"
+#include "roundhouse/notify.h"
 #include "roundhouse/runtime.h"
 #include "roundhouse/worker.h"
 
@@ -295,6 +296,12 @@ main(int argc, char **argv)
 			    tls_up ? ", TLS upstream" : "");
 
 	log_backends(path, &cfg);
+	/* systemd's Type=notify: ready once every worker listens */
+	char ready[160];
+	snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on %s, %u workers, %zu backends",
+		 cfg.n_listens ? cfg.listens[0].text : cfg.listens_tls[0].text, cfg.threads, cfg.n_backends);
+	if (rh_notify(ready) == -1 && errno != ENOENT)
+		rh_log_warn("$NOTIFY_SOCKET: %s", strerror(errno));
 
 	for (;;) {
 		int sig = sigwaitinfo(&sigs, NULL);
@@ -302,6 +309,7 @@ main(int argc, char **argv)
 			/* SIGQUIT too: nginx's graceful stop, and a habit of operators */
 			rh_log_info("%s: stopping (in-flight requests finish within [timeouts] shutdown)",
 				    strsignal(sig));
+			rh_notify("STOPPING=1");
 			break;
 		}
 		if (sig == SIGHUP)
