@@ -1095,19 +1095,19 @@ START_TEST(print_round_trip)
 {
 	static const char *const files[] = {
 		"[upstream]\nbackend = 127.0.0.1:1\n",
-		"[server]\nlisten = 127.0.0.1:7000\nlisten = [::1]:7001\nthreads = 3\nmax_connections = 900\n"
-		"[upstream]\nalgorithm = consistent_hash\nhash_key = header:X-User\nhash_balance_factor = 150\n"
-		"backend = localhost:8081 weight=3 max_conns=40\nbackend = 127.0.0.1:8082 weight=0\n"
-		"max_iterations = 9\nkeepalive = 0\nhost_header = example.com\ntls = true\nsni = b.example\n"
-		"verify = false\nca_file = /etc/ssl/x.pem\nx_forwarded_for = replace\nretries = 5\n"
-		"queue_timeout = 2500ms\nresolve = 30s\nresolver = 127.0.0.1:8600\n"
-		"[health_check]\ntype = http\nfrequency = 1s\ntimeout = 300ms\nrise = 2\nfall = 3\n"
-		"path = /healthz?x=1\nexpect = 204\nhost = h.example\npassive = false\ninitial = down\n"
-		"jitter = 0\ntls = true\ncert_warn_days = 30\n"
-		"[timeouts]\nconnect = 1s\nclient_header = 2s\nupstream_read = 3s\nidle = 4s\nshutdown = 5s\n"
-		"[limits]\nmax_body_size = 1m\n[admin]\nlisten = 127.0.0.1:6189\n",
-		"[upstream]\nhash_key = cookie:sid\nbackend = nohost.invalid:80\nbackend = 127.0.0.1:1\n"
-		"resolve = 1s\n",
+		("[server]\nlisten = 127.0.0.1:7000\nlisten = [::1]:7001\nthreads = 3\nmax_connections = 900\n"
+		 "[upstream]\nalgorithm = consistent_hash\nhash_key = header:X-User\nhash_balance_factor = 150\n"
+		 "backend = localhost:8081 weight=3 max_conns=40\nbackend = 127.0.0.1:8082 weight=0\n"
+		 "max_iterations = 9\nkeepalive = 0\nhost_header = example.com\ntls = true\nsni = b.example\n"
+		 "verify = false\nca_file = /etc/ssl/x.pem\nx_forwarded_for = replace\nretries = 5\n"
+		 "queue_timeout = 2500ms\nresolve = 30s\nresolver = 127.0.0.1:8600\n"
+		 "[health_check]\ntype = http\nfrequency = 1s\ntimeout = 300ms\nrise = 2\nfall = 3\n"
+		 "path = /healthz?x=1\nexpect = 204\nhost = h.example\npassive = false\ninitial = down\n"
+		 "jitter = 0\ntls = true\ncert_warn_days = 30\n"
+		 "[timeouts]\nconnect = 1s\nclient_header = 2s\nupstream_read = 3s\nidle = 4s\nshutdown = 5s\n"
+		 "[limits]\nmax_body_size = 1m\n[admin]\nlisten = 127.0.0.1:6189\n"),
+		("[upstream]\nhash_key = cookie:sid\nbackend = nohost.invalid:80\nbackend = 127.0.0.1:1\n"
+		 "resolve = 1s\n"),
 	};
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
