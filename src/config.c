@@ -140,26 +140,10 @@ static int set_string(struct load *ld, const struct key *k, const char *value)
 	return 0;
 }
 
-/* Fills <sa> with the numeric text form of <ai>. */
+/* Fills <sa> from the first address of <ai>. */
 static int fill_sockaddr(struct rh_sockaddr *sa, const struct addrinfo *ai)
 {
-	char host[NI_MAXHOST];
-	char serv[NI_MAXSERV];
-	int n;
-
-	if (ai->ai_addrlen > sizeof(sa->ss))
-		return -1;
-	memset(sa, 0, sizeof(*sa));
-	memcpy(&sa->ss, ai->ai_addr, ai->ai_addrlen);
-	sa->len = ai->ai_addrlen;
-	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), serv, sizeof(serv),
-			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		return -1;
-	if (ai->ai_family == AF_INET6)
-		n = snprintf(sa->text, sizeof(sa->text), "[%s]:%s", host, serv);
-	else
-		n = snprintf(sa->text, sizeof(sa->text), "%s:%s", host, serv);
-	return n < 0 || (size_t)n >= sizeof(sa->text) ? -1 : 0;
+	return rh_sockaddr_set(sa, ai->ai_addr, ai->ai_addrlen);
 }
 
 /* Parses "host:port" in <value> and resolves it. On success *<res> is the getaddrinfo list (caller

@@ -41,6 +41,7 @@
 #include <sys/socket.h>
 
 #include "roundhouse/log.h"
+#include "roundhouse/timer.h" /* rh_clock_ms */
 
 #define DNS_NAME_MAX 253      /* presentation form, without the trailing dot */
 #define DNS_LABEL_MAX 63
@@ -64,39 +65,8 @@ set_why(char *why, size_t whylen, const char *fmt, ...)
 }
 
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- address lists ---- */
 
-/* Fills <sa> from <addr> exactly as config.c's fill_sockaddr does: the address as given and its
- * numeric text, "1.2.3.4:80" or "[::1]:80". */
-static int
-fill_addr(struct rh_sockaddr *sa, const struct sockaddr *addr, socklen_t len)
-{
-	char host[NI_MAXHOST];
-	char serv[NI_MAXSERV];
-	int n;
-
-	if (len > sizeof(sa->ss))
-		return -1;
-	memset(sa, 0, sizeof(*sa));
-	memcpy(&sa->ss, addr, len);
-	sa->len = len;
-	if (getnameinfo(addr, len, host, sizeof(host), serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		return -1;
-	if (addr->sa_family == AF_INET6)
-		n = snprintf(sa->text, sizeof(sa->text), "[%s]:%s", host, serv);
-	else
-		n = snprintf(sa->text, sizeof(sa->text), "%s:%s", host, serv);
-	return n < 0 || (size_t)n >= sizeof(sa->text) ? -1 : 0;
-}
 
 /* Appends <addr> to *<v> (*<n> entries) unless it is there already. The array grows by doubling
  * from 4, so its capacity follows from *<n> alone. An address that cannot be printed is skipped,
@@ -108,7 +78,7 @@ push_addr(struct rh_sockaddr **v, size_t *n, const struct sockaddr *addr, sockle
 
 	if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6)
 		return 0;
-	if (fill_addr(&a, addr, len) < 0)
+	if (rh_sockaddr_set(&a, addr, len) < 0)
 		return 0;
 	for (size_t i = 0; i < *n; i++)
 		if (strcmp((*v)[i].text, a.text) == 0)
@@ -415,7 +385,7 @@ query(struct __res_state *st, const char *qname, int qtype, uint16_t port, unsig
       struct rh_sockaddr **v, size_t *n, char *why, size_t whylen)
 {
 	size_t before = *n;
-	uint64_t t0 = now_ms();
+	uint64_t t0 = rh_clock_ms();
 	int len;
 
 	errno = 0;
@@ -432,7 +402,7 @@ query(struct __res_state *st, const char *qname, int qtype, uint16_t port, unsig
 			 * answered SERVFAIL, REFUSED or NOTIMP (it then tries the next server, and there is
 			 * none), ECONNREFUSED when the query could not be delivered (ICMP unreachable). Only a
 			 * real timeout takes the first retransmission interval. */
-			if (errno == ETIMEDOUT && now_ms() - t0 >= (uint64_t)st->retrans * 1000)
+			if (errno == ETIMEDOUT && rh_clock_ms() - t0 >= (uint64_t)st->retrans * 1000)
 				set_why(why, whylen, "timed out");
 			else if (errno == ETIMEDOUT)
 				set_why(why, whylen, "server failure (SERVFAIL, REFUSED or NOTIMP)");
@@ -721,7 +691,7 @@ next_round_at(const struct rh_resolver *r, bool failed)
 
 	if (failed && (d == 0 || d > RH_RESOLVER_RETRY_MS))
 		d = RH_RESOLVER_RETRY_MS;
-	return d == 0 ? NEVER : now_ms() + d;
+	return d == 0 ? NEVER : rh_clock_ms() + d;
 }
 
 /* pthread_cond_timedwait until <deadline_ms> (monotonic), or an untimed wait for NEVER. */
@@ -743,7 +713,7 @@ static void *
 resolver_main(void *arg)
 {
 	struct rh_resolver *r = arg;
-	uint64_t next = r->interval_ms > 0 ? now_ms() + r->interval_ms : NEVER;
+	uint64_t next = r->interval_ms > 0 ? rh_clock_ms() + r->interval_ms : NEVER;
 	bool last;
 
 	rh_log_set_thread_tag("resolver");
@@ -752,7 +722,7 @@ resolver_main(void *arg)
 		struct rh_resolver_round *round;
 		bool failed;
 
-		while (!r->stopping && !r->now && (next == NEVER || now_ms() < next))
+		while (!r->stopping && !r->now && (next == NEVER || rh_clock_ms() < next))
 			wait_until(r, next);
 		if (r->stopping)
 			break;
@@ -866,8 +836,8 @@ rh_resolver_stop(struct rh_resolver *r)
 		return;
 	}
 	pthread_cond_broadcast(&r->cond);
-	deadline = now_ms() + RH_RESOLVER_STOP_WAIT_MS;
-	while (!r->exited && now_ms() < deadline)
+	deadline = rh_clock_ms() + RH_RESOLVER_STOP_WAIT_MS;
+	while (!r->exited && rh_clock_ms() < deadline)
 		wait_until(r, deadline);
 	exited = r->exited;
 	r->finished = true;

@@ -49,7 +49,7 @@
  * IPv6, port included) that server alone is asked, over UDP, for A and AAAA records of <host> as
  * written: no /etc/hosts, no search domains, CNAMEs followed within the answer.
  * Only IPv4 and IPv6 addresses are kept, each once, sorted (IPv4 first, then by address), each
- * rh_sockaddr filled as config.c fills one ("1.2.3.4:80", "[::1]:80").
+ * rh_sockaddr filled by rh_sockaddr_set ("1.2.3.4:80", "[::1]:80").
  * Returns 0 with *<out> (malloc'd, the caller frees it) and *<n_out> >= 1, or -1 with *<out> NULL
  * and a short reason in <why>: "no such name", "no addresses", "timed out", "server failure
  * (SERVFAIL, REFUSED or NOTIMP)", "nameserver unreachable (connection refused)", "malformed

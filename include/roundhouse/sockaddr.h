@@ -14,4 +14,8 @@ struct rh_sockaddr {
 	char text[RH_ADDR_TEXT_LEN]; /* numeric form, "127.0.0.1:8081" or "[::1]:8081" */
 };
 
+/* Fills <sa> with <addr> (<len> bytes) and its numeric text. 0, or -1 when it does not fit or
+ * cannot be printed. Any thread. */
+int rh_sockaddr_set(struct rh_sockaddr *sa, const struct sockaddr *addr, socklen_t len);
+
 #endif
