@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/ssl.h>
 
@@ -66,6 +67,7 @@ rh_backend_create(const struct rh_backend_conf *bc, const char *sni, unsigned n_
 	b->tls_name_is_ip = is_ip_text(b->tls_name);
 	b->up = initially_up;
 	atomic_init(&b->state, RH_BACKEND_UNKNOWN);
+	atomic_init(&b->state_since, (int64_t)time(NULL));
 	atomic_init(&b->max_conns, bc->max_conns);
 	atomic_init(&b->active, 0);
 	for (int i = 0; i < RH_BACKEND_STATES; i++)

@@ -85,7 +85,7 @@ struct key {
 	int (*set)(struct load *ld, const struct key *k, const char *value);
 };
 
-static const char *const sections[] = {"server", "upstream", "health_check", "timeouts", "limits", "admin"};
+static const char *const sections[] = {"server", "upstream", "health_check", "timeouts", "limits", "admin", "log"};
 
 /* Records the first error as "FILE:LINE: <fmt>" (LINE omitted when <line> is 0). Later errors are
  * dropped so the message names what stopped the load. Returns -1 for tail calls. */
@@ -568,6 +568,40 @@ static int set_ca_file(struct load *ld, const struct key *k, const char *value)
 	return 0;
 }
 
+/* [log] level: what reaches stderr. */
+static int set_log_level(struct load *ld, const struct key *k, const char *value)
+{
+	static const char *const words[] = {[RH_CONFIG_LOG_ERROR] = "error", [RH_CONFIG_LOG_WARN] = "warn",
+					    [RH_CONFIG_LOG_INFO] = "info", [RH_CONFIG_LOG_DEBUG] = "debug"};
+
+	for (unsigned i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(value, words[i]) == 0) {
+			ld->cfg.log_level = i;
+			return 0;
+		}
+	return fail_key(ld, k, "unknown level '%s' (valid: debug, info, warn, error)", value);
+}
+
+/* [log] access: a file path, or off (also when empty). */
+static int set_access_log(struct load *ld, const struct key *k, const char *value)
+{
+	if (strcmp(value, "off") == 0)
+		value = "";
+	if (*value != '\0' && *value != '/')
+		return fail_key(ld, k, "'%s': an absolute path or off (a relative one would depend on the "
+				       "working directory)", value);
+	return set_string(ld, k, value);
+}
+
+/* [server] user / group: a name (or number) to switch to after binding, checked at load. */
+static int set_account(struct load *ld, const struct key *k, const char *value)
+{
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f || *p == ':')
+			return fail_key(ld, k, "'%s': not a user or group name", value);
+	return set_string(ld, k, value);
+}
+
 static int set_health_type(struct load *ld, const struct key *k, const char *value)
 {
 	if (strcmp(value, "tcp") == 0)
@@ -722,6 +756,8 @@ static const struct key keys[] = {
 	{"server", "listen_tls", K_CUSTOM, 0, 0, 0, false, set_listen_tls},
 	{"server", "cert", K_CUSTOM, 0, 0, 0, false, set_cert},
 	{"server", "key", K_CUSTOM, 0, 0, 0, false, set_key},
+	{"server", "user", K_CUSTOM, F(user), 0, 0, true, set_account},
+	{"server", "group", K_CUSTOM, F(group), 0, 0, true, set_account},
 
 	{"upstream", "algorithm", K_CUSTOM, 0, 0, 0, false, set_algorithm},
 	{"upstream", "hash_key", K_CUSTOM, 0, 0, 0, false, set_hash_key},
@@ -763,6 +799,9 @@ static const struct key keys[] = {
 	{"limits", "max_body_size", K_CUSTOM, 0, 0, 0, false, set_max_body_size},
 
 	{"admin", "listen", K_CUSTOM, 0, 0, 0, false, set_admin_listen},
+
+	{"log", "level", K_CUSTOM, 0, 0, 0, false, set_log_level},
+	{"log", "access", K_CUSTOM, F(access_log), 0, 0, true, set_access_log},
 };
 
 static bool known_section(const char *name)
@@ -958,6 +997,7 @@ static int set_defaults(struct rh_config *c)
 	c->upstream_read_ms = 30000;
 	c->idle_ms = 60000;
 	c->shutdown_ms = 10000;
+	c->log_level = RH_CONFIG_LOG_INFO;
 	c->x_forwarded_for = RH_XFF_APPEND;
 	c->max_body_size = 0;
 	c->hash_key = (struct rh_hash_key){.kind = RH_HASH_URI};
@@ -1101,6 +1141,9 @@ void rh_config_finish(struct rh_config *cfg)
 	free(cfg->sni);
 	free(cfg->ca_file);
 	free(cfg->health_path);
+	free(cfg->access_log);
+	free(cfg->user);
+	free(cfg->group);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1138,6 +1181,7 @@ void rh_config_print(const struct rh_config *c, FILE *out)
 	for (size_t i = 0; i < c->n_certs; i++)
 		fprintf(out, "cert = %s\nkey = %s\n", c->certs[i].cert, c->certs[i].key);
 	fprintf(out, "threads = %u\nmax_connections = %u\n", c->threads, c->max_connections);
+	fprintf(out, "user = %s\ngroup = %s\n", c->user ? c->user : "", c->group ? c->group : "");
 
 	fprintf(out, "\n[upstream]\nalgorithm = %s\n", algorithm_name(c->algorithm));
 	switch (c->hash_key.kind) {
@@ -1199,4 +1243,7 @@ void rh_config_print(const struct rh_config *c, FILE *out)
 	fprintf(out, "\n[limits]\nmax_body_size = %llu\n", (unsigned long long)c->max_body_size);
 	if (c->admin_listen.len)
 		fprintf(out, "\n[admin]\nlisten = %s\n", c->admin_listen.text);
+	static const char *const levels[] = {"error", "warn", "info", "debug"};
+	fprintf(out, "\n[log]\nlevel = %s\naccess = %s\n", levels[c->log_level & 3],
+		c->access_log ? c->access_log : "off");
 }

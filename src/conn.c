@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 
+#include "roundhouse/access_log.h"
 #include "roundhouse/backend.h"
 #include "roundhouse/lb.h"
 #include "roundhouse/runtime.h"
@@ -52,6 +53,9 @@
 #include "roundhouse/worker.h"
 
 #define MAX_PICKS 16 /* backends one start_exchange may look at past full ones (max_conns) */
+#define LOG_METHOD_MAX 16  /* an access log line keeps this much of the method */
+#define LOG_TARGET_MAX 256 /* and of the target ("..." marks the cut) */
+#define ACCESS_BUF_SIZE (64 * 1024) /* a worker's access log lines between writes */
 
 enum conn_state {
 	CS_HANDSHAKE, /* listen_tls: the TLS handshake, timed like a slow head (client_header) */
@@ -104,6 +108,12 @@ struct rh_conn_io {
 	char chunk_hdr[20];   /* "<hex size>\r\n" of the chunk being written (chunk_out) */
 	struct rh_lb_tried tried; /* backends this request failed on: a retry picks another */
 	struct rh_conn_io *next_free;
+	/* for the access log (copied from the parsed head only when it is on) */
+	uint8_t method_len;
+	uint16_t target_len;
+	bool target_truncated;
+	char method[LOG_METHOD_MAX];
+	char target[LOG_TARGET_MAX];
 };
 
 struct rh_conn {
@@ -159,6 +169,16 @@ struct rh_conn {
 	struct iovec local_iov; /* error responses: one static string */
 
 	unsigned requests; /* exchanges completed on this connection */
+	/* what the metrics and the access log say of the current exchange */
+	uint64_t rx, tx;        /* client bytes since the last exchange ended */
+	uint64_t started_us;    /* when its head was parsed (rh_clock_us); 0: never parsed */
+	int64_t connect_us;     /* its upstream connect (and handshake) time; -1: reused or none */
+	uint64_t connect_start_us;
+	uint16_t status;        /* sent to the client; 0: nothing yet */
+	int8_t local_which;     /* LR_* of an answer of the proxy's own, else LR_NONE */
+	struct rh_backend *retry_from; /* the backend a pending retry leaves (a reference), for the
+	                                  per-backend retry counts */
+	uint16_t client_port;
 	uint8_t ip_len;
 	char ip[INET6_ADDRSTRLEN];
 };
@@ -244,9 +264,10 @@ wq_advance(struct wq *q, size_t n)
 	}
 }
 
-/* Writes the queue to <ep>. 0 when all is written, 1 when the socket is full, -1 on error (errno). */
+/* Writes the queue to <ep>, adding what went out to *<sent>. 0 when all is written, 1 when the
+ * socket is full, -1 on error (errno). <sent> may be NULL. */
 static int
-wq_flush(struct rh_ep *ep, struct wq *q)
+wq_flush(struct rh_ep *ep, struct wq *q, uint64_t *sent)
 {
 	while (q->idx < q->cnt) {
 		int n_iov = q->cnt - q->idx;
@@ -266,6 +287,8 @@ wq_flush(struct rh_ep *ep, struct wq *q)
 		}
 		if (n == -2)
 			return -1;
+		if (sent)
+			*sent += (uint64_t)n;
 		wq_advance(q, (size_t)n);
 	}
 	return 0;
@@ -372,6 +395,63 @@ enum outcome {
 	EX_ABORTED,   /* cut off: the client went away, or the response could not be completed */
 };
 
+/* Why an exchange ended, for the access log: "-" for a response, else a word. */
+static const char *const local_words[] = {
+	[LR_400] = "bad_request", [LR_408] = "client_timeout", [LR_413] = "body_too_large",
+	[LR_414] = "uri_too_long", [LR_431] = "head_too_large", [LR_501] = "not_implemented",
+	[LR_502_NO_BACKEND] = "no_backend", [LR_504] = "upstream_timeout", [LR_505] = "bad_version",
+	[LR_502_CONNECT] = "upstream_connect", [LR_502_INVALID] = "upstream_invalid",
+	[LR_503_FULL] = "queue_timeout",
+};
+
+/* One access log line for the exchange of <c>, which <backend> (or none) answered. */
+static void
+access_log(struct rh_conn *c, enum outcome how, const struct rh_backend *backend, uint64_t now_us)
+{
+	struct rh_worker *w = c->w;
+	const struct rh_conn_io *io = c->io;
+	struct rh_access_entry e = {
+		.client = c->ip,
+		.client_len = c->ip_len,
+		.client_port = c->client_port,
+		.method = io ? io->method : "",
+		.method_len = io ? io->method_len : 0,
+		.target = io ? io->target : "",
+		.target_len = io ? io->target_len : 0,
+		.target_truncated = io && io->target_truncated,
+		.status = c->status,
+		.backend = backend ? backend->name : NULL,
+		.bytes_in = c->rx,
+		.bytes_out = c->tx,
+		.duration_us = c->started_us ? now_us - c->started_us : 0,
+		.connect_us = c->connect_us,
+		.retries = c->attempts,
+		.end = how == EX_ABORTED ? "aborted"
+		       : how == EX_LOCAL && c->local_which != LR_NONE ? local_words[c->local_which]
+								     : NULL,
+	};
+	if (!w->access.data && rh_access_buf_init(&w->access, ACCESS_BUF_SIZE) == -1) {
+		rh_stat_add(&w->access.dropped, 1);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &e.time);
+	rh_access_log_append(w->srv->access_log, &w->access, &e, w->now);
+}
+
+/* Keeps what the access log shows of <req> (its spans do not outlive the parse). */
+static void
+log_request_line(struct rh_conn_io *io, const struct rh_http_request *req)
+{
+	size_t m = req->method.len < LOG_METHOD_MAX ? req->method.len : LOG_METHOD_MAX;
+	size_t t = req->target.len < LOG_TARGET_MAX ? req->target.len : LOG_TARGET_MAX;
+
+	memcpy(io->method, req->method.p, m);
+	memcpy(io->target, req->target.p, t);
+	io->method_len = (uint8_t)m;
+	io->target_len = (uint16_t)t;
+	io->target_truncated = t < req->target.len;
+}
+
 /* Where every exchange ends, whichever way (the worker's statistics are counted here, and the
  * access log, per-backend counters and passive health reports are to hook in here too): the
  * upstream connection goes back to the pool only after a complete exchange with nothing left
@@ -382,7 +462,14 @@ exchange_end(struct rh_conn *c, enum outcome how)
 {
 	struct rh_worker *w = c->w;
 	struct rh_upconn *up = c->up;
+	uint64_t now_us = c->started_us ? rh_clock_us() : 0;
 
+	if (c->started_us)
+		rh_histogram_add(&w->stats.duration, now_us - c->started_us);
+	if (how == EX_RESPONDED && up)
+		rh_stat_add(&up->backend->local[w->id].responses[rh_status_class(c->status)], 1);
+	if (w->srv->access_log)
+		access_log(c, how, up ? up->backend : NULL, now_us);
 	c->up = NULL;
 	if (up) {
 		if (how == EX_RESPONDED && c->up_reusable && c->req_phase == RQ_DONE &&
@@ -398,21 +485,33 @@ exchange_end(struct rh_conn *c, enum outcome how)
 		c->io->next_free = w->free_io;
 		w->free_io = c->io;
 		c->io = NULL;
+		rh_stat_sub(&w->stats.clients_active, 1);
 	}
 	c->attempts = 0;
 	c->stale_retried = false;
+	if (c->retry_from) {
+		rh_backend_unref(c->retry_from);
+		c->retry_from = NULL;
+	}
 	switch (how) {
 	case EX_RESPONDED:
 		c->requests++;
-		w->stats.requests++;
+		rh_stat_add(&w->stats.requests, 1);
 		break;
 	case EX_LOCAL:
-		w->stats.responses_local++;
+		rh_stat_add(&w->stats.responses_local, 1);
+		rh_stat_add(&w->stats.local_by_class[rh_status_class(c->status)], 1);
 		break;
 	case EX_ABORTED:
-		w->stats.aborted++;
+		rh_stat_add(&w->stats.aborted, 1);
 		break;
 	}
+	rh_stat_add(&w->stats.bytes_in, c->rx);
+	rh_stat_add(&w->stats.bytes_out, c->tx);
+	c->rx = c->tx = 0;
+	c->started_us = 0;
+	c->status = 0;
+	c->local_which = LR_NONE;
 }
 
 /* ---- the queue for max_conns slots ---- */
@@ -426,7 +525,7 @@ queue_wait(struct rh_conn *c)
 	struct rh_worker *w = c->w;
 
 	if (c->state != CS_QUEUED) {
-		w->stats.queued++;
+		rh_stat_add(&w->stats.queued, 1);
 		if (!w->queue_head) {
 			/* a new wait: what is free now was looked at just now */
 			w->queue_seen_freed = atomic_load_explicit(&rh_backend_slots_freed,
@@ -496,6 +595,7 @@ conn_close(struct rh_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->n_conns--;
+	rh_stat_sub(&w->stats.clients_open, 1);
 
 	c->next = c->prev = NULL;
 	rh_worker_defer(w, &c->closed, conn_release);
@@ -507,6 +607,9 @@ conn_worker_exit(struct rh_worker *w)
 {
 	while (w->conns)
 		conn_close(w->conns);
+	if (w->access.len > 0)
+		rh_access_log_flush(w->srv->access_log, &w->access, w->now);
+	rh_access_buf_free(&w->access);
 	rh_upstream_close_idle(w, false);
 	rh_worker_release_closed(w);
 	while (w->free_conns) {
@@ -528,6 +631,8 @@ reply_local(struct rh_conn *c, int which)
 {
 	struct local_response *r = &local_responses[which];
 
+	c->status = (uint16_t)r->status;
+	c->local_which = (int8_t)which;
 	exchange_end(c, EX_LOCAL);
 	c->local_iov = (struct iovec){(void *)r->text, r->len};
 	c->respq = (struct wq){.iov = &c->local_iov, .cnt = 1, .max = 1};
@@ -722,11 +827,18 @@ retry_go(struct rh_conn *c)
 
 	c->retry_pending = false;
 	if (c->retry_budgeted && !rh_retry_budget_take(&w->budget, w->now)) {
-		w->stats.retries_denied++;
+		rh_stat_add(&w->stats.retries_denied, 1);
+		if (c->retry_from)
+			rh_stat_add(&c->retry_from->local[w->id].retries_denied, 1);
 		reply_local(c, c->retry_fail);
 		return false;
 	}
-	w->stats.retries++;
+	rh_stat_add(&w->stats.retries, 1);
+	if (c->retry_from) {
+		rh_stat_add(&c->retry_from->local[w->id].retries, 1);
+		rh_backend_unref(c->retry_from);
+		c->retry_from = NULL;
+	}
 	return true;
 }
 
@@ -758,7 +870,12 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		c->io->tried.n = 0; /* a new request (a retry keeps its io, and what it tried) */
 		c->retry_pending = false;
 		rh_retry_budget_request(&w->budget, w->now);
+		rh_stat_add(&w->stats.clients_active, 1);
+		c->started_us = rh_clock_us();
+		if (w->srv->access_log)
+			log_request_line(c->io, req);
 	}
+	c->connect_us = -1;
 	c->req_head_len = (size_t)head_len;
 	c->http10 = req->minor_version == 0;
 	c->req_is_head = req->is_head;
@@ -828,9 +945,12 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		up = rh_upstream_acquire(w, b, c, upstream_event, fresh_only);
 		if (up) {
 			up->slot = slot;
+			if (up->connecting)
+				c->connect_start_us = rh_clock_us();
 			break;
 		}
 		int connect_err = errno;
+		rh_stat_add(&b->local[w->id].connect_failures, 1);
 		if (slot)
 			rh_backend_slot_put(b);
 		log_upstream_failure(w, b, "connect", connect_err);
@@ -839,6 +959,10 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		rh_lb_tried_add(&c->io->tried, b);
 		if (some_full)
 			rh_lb_tried_add(&full, b);
+		if (!c->retry_from) {
+			c->retry_from = b;
+			rh_backend_ref(b);
+		}
 		if (!retry_wanted(c, !refused(connect_err), LR_502_CONNECT)) {
 			reply_local(c, LR_502_CONNECT);
 			return false;
@@ -905,16 +1029,18 @@ pump_request(struct rh_conn *c)
 					atomic_store_explicit(&up->backend->tls_failure_logged, 0,
 							      memory_order_relaxed);
 				if (rh_tls_resumed(&up->ep))
-					c->w->stats.upstream_tls_resumed++;
+					rh_stat_add(&c->w->stats.upstream_tls_resumed, 1);
 				else
-					c->w->stats.upstream_tls_full++;
+					rh_stat_add(&c->w->stats.upstream_tls_full, 1);
 			}
 			up->connecting = false;
+			c->connect_us = (int64_t)(rh_clock_us() - c->connect_start_us);
+			rh_histogram_add(&c->w->stats.connect, (uint64_t)c->connect_us);
 			c->req_phase = RQ_SEND;
 			continue;
 		}
 		case RQ_SEND: {
-			int r = wq_flush(&up->ep, &c->reqq);
+			int r = wq_flush(&up->ep, &c->reqq, NULL);
 			if (c->reqq.progressed) {
 				up->wrote = true;
 				progress(c, &c->w->tq_upstream);
@@ -958,6 +1084,8 @@ pump_request(struct rh_conn *c)
 			}
 			in->start = in->end = 0;
 			ssize_t r = read_into(&c->ep, in);
+			if (r > 0)
+				c->rx += (uint64_t)r;
 			if (r > 0) {
 				progress(c, &c->w->tq_client_body);
 				continue;
@@ -1085,6 +1213,7 @@ pump_response(struct rh_conn *c)
 					if ((resp->body == RH_BODY_UNTIL_CLOSE && !c->chunk_out) ||
 					    c->req_phase != RQ_DONE || w->draining)
 						c->keep_alive = false;
+					c->status = (uint16_t)resp->status;
 					ssize_t built = build_response(c, resp, (size_t)r);
 					if (built < 0) {
 						c->fail_err = built == -1 ? EPROTO : EMSGSIZE;
@@ -1130,7 +1259,7 @@ pump_response(struct rh_conn *c)
 				setsockopt(c->ep.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				c->nodelay = true;
 			}
-			int r = wq_flush(&c->ep, &c->respq);
+			int r = wq_flush(&c->ep, &c->respq, &c->tx);
 			c->wrote_client = c->wrote_client || c->respq.progressed;
 			if (r == 1)
 				return P_WAIT;
@@ -1245,6 +1374,12 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 					  : c->fail_err == EPROTO || c->fail_err == EMSGSIZE ? RH_FAIL_INVALID
 											    : RH_FAIL_RESET,
 					  err);
+	if (connect_failed)
+		rh_stat_add(&b->local[w->id].connect_failures, 1);
+	if (!c->retry_from) { /* the retry counts, if one follows, are this backend's */
+		c->retry_from = b;
+		rh_backend_ref(b);
+	}
 	rh_upstream_close(w, up);
 	c->up = NULL;
 	if (c->resp_started || c->respq.progressed)
@@ -1327,6 +1462,8 @@ step_read_head(struct rh_conn *c)
 		}
 		ssize_t n = read_into(&c->ep, in);
 		if (n > 0)
+			c->rx += (uint64_t)n;
+		if (n > 0)
 			continue;
 		if (n == -1) {
 			if (rh_buf_len(in) == 0) {
@@ -1352,7 +1489,7 @@ step_handshake(struct rh_conn *c)
 	case RH_IO_FAIL: {
 		char why[192];
 		(void)why; /* unused when debug logging is compiled out */
-		w->stats.edge_tls_failed++;
+		rh_stat_add(&w->stats.edge_tls_failed, 1);
 		rh_log_debug("client %s: TLS handshake failed: %s", c->ip,
 			     rh_ep_failure(&c->ep, errno, why, sizeof(why)));
 		return ST_CLOSE;
@@ -1361,9 +1498,9 @@ step_handshake(struct rh_conn *c)
 		break;
 	}
 	if (rh_tls_resumed(&c->ep))
-		w->stats.edge_tls_resumed++;
+		rh_stat_add(&w->stats.edge_tls_resumed, 1);
 	else
-		w->stats.edge_tls_full++;
+		rh_stat_add(&w->stats.edge_tls_full, 1);
 	c->state = CS_READ_HEAD;
 	return ST_AGAIN;
 }
@@ -1436,7 +1573,7 @@ step_proxy(struct rh_conn *c)
 static enum step
 step_local(struct rh_conn *c)
 {
-	int r = wq_flush(&c->ep, &c->respq);
+	int r = wq_flush(&c->ep, &c->respq, &c->tx);
 
 	if (r == 1)
 		return ST_WAIT;
@@ -1516,7 +1653,7 @@ conn_timeout(struct rh_timer *t)
 
 	if (q == &w->tq_queue) {
 		queue_leave(c);
-		w->stats.queue_timeouts++;
+		rh_stat_add(&w->stats.queue_timeouts, 1);
 		reply_local(c, LR_503_FULL);
 	} else if (q == &w->tq_header && c->state == CS_READ_HEAD && c->in && rh_buf_len(c->in)) {
 		reply_local(c, LR_408);
@@ -1531,7 +1668,7 @@ conn_timeout(struct rh_timer *t)
 		/* a response that pauses after its head (streaming, long polling) is not counted
 		 * against the backend's health, as nginx's max_fails does not count it either */
 		if (c->state == CS_HANDSHAKE)
-			w->stats.edge_tls_failed++;
+			rh_stat_add(&w->stats.edge_tls_failed, 1);
 		else if (q == &w->tq_idle)
 			rh_ep_shutdown(&c->ep); /* a clean end of an idle keep-alive connection */
 		conn_close(c);
@@ -1588,11 +1725,18 @@ static void
 conn_drain(struct rh_worker *w)
 {
 	rh_upstream_close_idle(w, false);
+	/* An idle keep-alive connection is not closed at once: its client may be sending its next
+	 * request right now, and would see a reset (wrk counts a read error, a browser retries). It
+	 * gets RH_DRAIN_IDLE_MS for one more request, answered with "Connection: close", then the
+	 * idle timer closes it. A client that waits longer meets the usual keep-alive race. */
 	for (struct rh_conn *c = w->conns, *next; c; c = next) {
 		next = c->next;
 		if (c->state == CS_READ_HEAD && (!c->in || rh_buf_len(c->in) == 0)) {
-			rh_ep_shutdown(&c->ep);
-			conn_close(c);
+			if (c->requests == 0) { /* connected, nothing sent yet: the header timer runs */
+				c->keep_alive = false;
+				continue;
+			}
+			rh_timer_arm(&c->timer, &w->tq_idle, w->now); /* tq_idle is short now */
 		} else {
 			c->keep_alive = false;
 		}
@@ -1650,8 +1794,12 @@ conn_accepted(struct rh_worker *w, const struct rh_listener *l, int fd, const st
 		.w = w,
 		.timer = {.fire = conn_timeout},
 		.state = CS_READ_HEAD,
+		.connect_us = -1,
+		.local_which = LR_NONE,
 	};
 	c->ip_len = (uint8_t)rh_net_host_text(addr, c->ip, sizeof(c->ip));
+	c->client_port = ntohs(addr->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)addr)->sin6_port
+							    : ((const struct sockaddr_in *)addr)->sin_port);
 	if (l->tls) {
 		if (!rh_tls_accept_start(l->tls, &c->ep)) {
 			close(fd);
@@ -1677,7 +1825,8 @@ conn_accepted(struct rh_worker *w, const struct rh_listener *l, int fd, const st
 		w->conns->prev = c;
 	w->conns = c;
 	w->n_conns++;
-	w->stats.accepted++;
+	rh_stat_add(&w->stats.accepted, 1);
+	rh_stat_add(&w->stats.clients_open, 1);
 	rh_timer_arm(&c->timer, &w->tq_header, w->now);
 	if (w->n_conns >= w->srv->conns_per_worker)
 		rh_worker_pause_accept(w, 0);
@@ -1694,6 +1843,12 @@ conn_accepted(struct rh_worker *w, const struct rh_listener *l, int fd, const st
 static int
 conn_turn(struct rh_worker *w)
 {
+	if (w->access.len > 0) { /* access log lines wait at most a second */
+		if (rh_access_log_due(&w->access, w->now))
+			rh_access_log_flush(w->srv->access_log, &w->access, w->now);
+		else if (!w->queue_head)
+			return (int)(w->access.last_flush_ms + RH_ACCESS_LOG_FLUSH_MS - w->now);
+	}
 	if (!w->queue_head)
 		return -1;
 	/* nothing was freed anywhere and no new snapshot (health, DNS): no request can do better than

@@ -59,6 +59,7 @@ struct slot {
 	struct rh_backend *b;
 	bool in_flight;
 	bool discard; /* passive failures took it out during this round: its probe result is stale */
+	struct rh_health_check last; /* the last completed check, for GET /status */
 
 	/* warnings already given for this backend's certificate */
 	bool expiry_warned;
@@ -70,7 +71,8 @@ struct slot {
 
 struct rh_health {
 	struct rh_runtime *rt; /* its one writer: every snapshot after the first is published here */
-	const struct rh_config *cfg;
+	const struct rh_config *cfg; /* the one in force: the main thread's, or a reload's (<owned>) */
+	struct rh_config *owned;     /* a reloaded config this thread owns (freed when replaced) */
 	const struct rh_tls_upstream *tls; /* NULL: plain TCP probes */
 	struct rh_probe_conf probe_conf;
 	unsigned rise, fall;
@@ -80,6 +82,8 @@ struct rh_health {
 	struct rh_ep stop_ep;   /* eventfd: rh_health_stop writes it */
 	struct rh_ep report_ep; /* eventfd: workers' passive reports (rt->report_fd) */
 	struct rh_ep dns_ep;    /* the resolver's eventfd */
+	struct rh_ep reload_ep; /* eventfd: rh_health_reload / rh_health_reload_failed wrote the mailbox */
+	const struct rh_control_service *service; /* the admin listener, or NULL */
 	pthread_t thread;
 	bool running; /* a thread was started and not yet joined; main thread only */
 
@@ -100,6 +104,15 @@ struct rh_health {
 	struct rh_resolver_round *dns_waiting; /* came in during a round: applied after it */
 
 	atomic_uint_fast64_t publications;
+
+	/* Reloads. The mailbox (under reload_lock) takes a checked config, or the error of one that
+	 * failed, from the main thread; the control thread applies it when no round is in flight. */
+	pthread_mutex_t reload_lock;
+	struct rh_config *reload_cfg;          /* mailbox: the newest good config */
+	char reload_error[RH_HEALTH_RELOAD_ERR_LEN]; /* mailbox: "" or the newest failure */
+	struct rh_config *reload_waiting;      /* taken from the mailbox during a round */
+	struct rh_health_reload_status reload; /* this thread's; readers use rh_health_reload_status */
+	atomic_uint_fast64_t reload_seq;       /* +1 per reload result (status copy under reload_lock) */
 
 	/* What the last completed handshake with each backend showed; certs[i].checked_at == 0: none.
 	 * Written by the health thread, read by rh_health_cert from any thread, both under cert_lock. */
@@ -125,6 +138,8 @@ on_stop(struct rh_ep *ep, uint32_t events)
 }
 
 static void passive_intake(struct rh_health *h);
+static int install_backends(struct rh_health *h, const struct rh_config *cfg,
+			    struct rh_backend_conf *confs, size_t n, const char *gone);
 static void dns_arrived(struct rh_health *h);
 static void probe_done(struct slot *s);
 
@@ -168,6 +183,15 @@ watch_eventfd(struct rh_health *h, struct rh_ep *ep, int fd, rh_ep_handler *hand
 
 /* ---- the state machine ---- */
 
+/* <b> enters state <st>: counted, and timed for GET /status. */
+static void
+enter_state(struct rh_backend *b, enum rh_backend_state st)
+{
+	atomic_store_explicit(&b->state_since, (int64_t)time(NULL), memory_order_relaxed);
+	atomic_store_explicit(&b->state, st, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->transitions[st], 1, memory_order_relaxed);
+}
+
 /* The backend's state from its counter, its weight in the live snapshot and what was seen. */
 static enum rh_backend_state
 state_of(const struct rh_health *h, const struct rh_backend *b, unsigned weight)
@@ -194,8 +218,7 @@ settle(struct rh_health *h, size_t i, const char *why)
 	b->up = up;
 	if (st == was)
 		return changed;
-	atomic_store_explicit(&b->state, st, memory_order_relaxed);
-	atomic_fetch_add_explicit(&b->transitions[st], 1, memory_order_relaxed);
+	enter_state(b, st);
 	switch (st) {
 	case RH_BACKEND_UP:
 		if (changed) /* a first check confirming the initial state is not news */
@@ -265,8 +288,7 @@ adopt(struct rh_health *h, size_t i)
 	if (!h->probing && live(h)->weights[i] > 0) {
 		/* nothing will ever check it: up from the start, without a log line per backend */
 		b->seen_ok = true;
-		atomic_store_explicit(&b->state, RH_BACKEND_UP, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->transitions[RH_BACKEND_UP], 1, memory_order_relaxed);
+		enter_state(b, RH_BACKEND_UP);
 	}
 	return settle(h, i, NULL);
 }
@@ -460,9 +482,14 @@ round_finish(struct rh_health *h)
 	bool changed = h->dirty;
 
 	h->in_round = false;
+	time_t now = time(NULL);
 	for (size_t i = 0; i < h->n; i++) {
 		struct slot *s = &h->slots[i];
 
+		s->last.done = true;
+		s->last.ok = s->probe.ok;
+		s->last.at = now;
+		snprintf(s->last.why, sizeof(s->last.why), "%s", s->probe.ok ? "" : s->probe.why);
 		if (s->discard) {
 			s->discard = false;
 			continue;
@@ -508,6 +535,7 @@ slots_install(struct rh_health *h, struct slot *slots, struct rh_health_cert *ce
 				slots[i].expiry_warned_ms = h->slots[j].expiry_warned_ms;
 				slots[i].unverified_warned = h->slots[j].unverified_warned;
 				slots[i].unverified_not_after = h->slots[j].unverified_not_after;
+				slots[i].last = h->slots[j].last;
 				certs[i] = h->certs[j];
 				break;
 			}
@@ -610,6 +638,21 @@ dns_apply(struct rh_health *h, struct rh_resolver_round *r)
 		}
 	}
 
+	if (install_backends(h, cfg, confs, n, "no longer in DNS") == -1) {
+		rh_log_error("control: DNS changes retried next time");
+		free(confs);
+	}
+}
+
+/* Publishes a snapshot of <cfg> with the backends <confs>[0..<n>) (taken over on success): those of
+ * the live one with the same address and name stay the same objects, new ones start as `initial`
+ * says, the others are retired and drain (logged with <gone>). Then every backend's state is
+ * settled again (a new weight may drain one or bring it back). 0, or -1 (out of memory; nothing
+ * changed, <confs> still the caller's). Not during a round. */
+static int
+install_backends(struct rh_health *h, const struct rh_config *cfg, struct rh_backend_conf *confs,
+		 size_t n, const char *gone)
+{
 	char err[128];
 	const struct rh_snapshot *old = live(h);
 	struct rh_snapshot *s = rh_snapshot_from_backends(h->rt, cfg, confs, n, old,
@@ -618,11 +661,9 @@ dns_apply(struct rh_health *h, struct rh_resolver_round *r)
 	struct slot *slots;
 	struct rh_health_cert *certs;
 	if (!s || slots_alloc(s->n, &slots, &certs) == -1) {
-		rh_log_error("control: %s; DNS changes retried next time",
-			     s ? "out of memory for the new backends' probes" : err);
+		rh_log_error("control: %s", s ? "out of memory for the new backends' probes" : err);
 		rh_snapshot_free(s);
-		free(confs);
-		return;
+		return -1;
 	}
 	/* backends that leave drain: their state says so until the last reference goes */
 	uint64_t listed = ++h->rt->mark_seq;
@@ -632,10 +673,9 @@ dns_apply(struct rh_health *h, struct rh_resolver_round *r)
 		struct rh_backend *b = old->backends[i];
 		if (b->mark == listed)
 			continue;
-		rh_log_info("backend %s (%s) removed: no longer in DNS, in-flight requests finish",
-			    b->name, b->spec);
-		atomic_store_explicit(&b->state, RH_BACKEND_DRAINING, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->transitions[RH_BACKEND_DRAINING], 1, memory_order_relaxed);
+		rh_log_info("backend %s (%s) removed: %s, in-flight requests finish", b->name, b->spec,
+			    gone);
+		enter_state(b, RH_BACKEND_DRAINING);
 	}
 	atomic_fetch_add_explicit(&h->publications, 1, memory_order_relaxed);
 	rh_runtime_publish(h->rt, s);
@@ -645,9 +685,10 @@ dns_apply(struct rh_health *h, struct rh_resolver_round *r)
 	slots_install(h, slots, certs);
 	bool routing = false;
 	for (size_t i = 0; i < h->n; i++)
-		routing |= adopt(h, i);
+		routing |= h->slots[i].b->adopted ? settle(h, i, NULL) : adopt(h, i);
 	if (routing)
 		publish_health(h); /* initial = down: the new ones are out until a probe passes */
+	return 0;
 }
 
 static void
@@ -665,6 +706,252 @@ dns_arrived(struct rh_health *h)
 	}
 	dns_apply(h, r);
 	rh_resolver_round_free(r);
+}
+
+/* ---- reloads ---- */
+
+/* The [health_check] settings of <cfg> (the TLS context stays the one the process started with). */
+static void
+health_settings(struct rh_health *h, const struct rh_config *cfg)
+{
+	unsigned old_rise = h->rise, old_fall = h->fall;
+
+	h->rise = cfg->rise > 0 ? cfg->rise : 1;
+	h->fall = cfg->fall > 0 ? cfg->fall : 1;
+	h->probing = cfg->health_type != RH_HEALTH_NONE;
+	h->passive = cfg->passive && h->probing;
+	h->probe_conf.type = cfg->health_type;
+	h->probe_conf.path = cfg->health_path ? cfg->health_path : "/";
+	h->probe_conf.host = cfg->health_host;
+	h->probe_conf.expect_lo = cfg->expect_lo;
+	h->probe_conf.expect_hi = cfg->expect_hi;
+	if (old_rise == h->rise && old_fall == h->fall)
+		return;
+	/* new rise/fall: a backend keeps its side (up: a full counter, else empty) */
+	const struct rh_snapshot *s = live(h);
+	for (size_t i = 0; s && i < s->n; i++) {
+		struct rh_backend *b = s->backends[i];
+		if (b->adopted)
+			b->health_counter = b->health_counter >= old_rise ? h->rise + h->fall - 1 : 0;
+	}
+}
+
+/* The resolver for <cfg>'s names (a new one: names, interval or nameserver may have changed), or
+ * none when it has no `resolve`. The old one is stopped first; 0 or -1 (the old one is gone then
+ * too, logged: the backends keep their addresses). */
+static int
+resolver_for(struct rh_health *h, const struct rh_config *cfg)
+{
+	char err[256];
+
+	if (h->resolver) {
+		epoll_ctl(h->epfd, EPOLL_CTL_DEL, rh_resolver_fd(h->resolver), NULL);
+		rh_resolver_destroy(h->resolver);
+		h->resolver = NULL;
+	}
+	rh_resolver_round_free(h->dns_waiting);
+	h->dns_waiting = NULL;
+	if (cfg->resolve_ms == 0)
+		return 0;
+	struct rh_resolver_name *names = calloc(cfg->n_names ? cfg->n_names : 1, sizeof(*names));
+	if (!names) {
+		rh_log_error("control: out of memory for the resolver; names are no longer re-resolved");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_names; i++) {
+		snprintf(names[i].host, sizeof(names[i].host), "%s", cfg->names[i].host);
+		names[i].port = cfg->names[i].port;
+	}
+	h->resolver = rh_resolver_create(names, cfg->n_names, cfg->resolve_ms,
+					 cfg->resolver.len ? &cfg->resolver : NULL, err, sizeof(err));
+	free(names);
+	if (h->resolver && rh_resolver_start(h->resolver) == 0 &&
+	    watch_eventfd(h, &h->dns_ep, rh_resolver_fd(h->resolver), on_dns) == 0) {
+		h->dns_ep.fd = -1; /* the resolver's own */
+		return 0;
+	}
+	rh_log_error("control: resolver: %s; names are no longer re-resolved",
+		     h->resolver ? strerror(errno) : err);
+	h->dns_ep.fd = -1;
+	rh_resolver_destroy(h->resolver);
+	h->resolver = NULL;
+	return -1;
+}
+
+/* Records the end of a reload attempt for the status, the metrics and POST /reload. */
+static void
+reload_record(struct rh_health *h, bool ok, const char *error)
+{
+	pthread_mutex_lock(&h->reload_lock);
+	h->reload.last_ok = ok;
+	h->reload.last_at = time(NULL);
+	if (ok) {
+		h->reload.ok++;
+		h->reload.generation++;
+		h->reload.last_ok_at = h->reload.last_at;
+	} else {
+		h->reload.failed++;
+		snprintf(h->reload.last_error, sizeof(h->reload.last_error), "%s", error);
+	}
+	pthread_mutex_unlock(&h->reload_lock);
+	atomic_fetch_add_explicit(&h->reload_seq, 1, memory_order_release);
+}
+
+/* Puts <cfg> in force (between rounds): health settings, resolver, then one snapshot with the new
+ * settings, algorithm and backends. The config it replaces is freed unless it is the main thread's. */
+static void
+reload_apply(struct rh_health *h, struct rh_config *cfg)
+{
+	struct rh_backend_conf *confs = calloc(cfg->n_backends ? cfg->n_backends : 1, sizeof(*confs));
+	bool *failing = calloc(cfg->n_names ? cfg->n_names : 1, sizeof(*failing));
+
+	if (!confs || !failing) {
+		free(confs);
+		free(failing);
+		rh_log_error("reload: out of memory; keeping the running configuration");
+		reload_record(h, false, "out of memory");
+		rh_config_finish(cfg);
+		free(cfg);
+		return;
+	}
+	if (cfg->n_backends)
+		memcpy(confs, cfg->backends, cfg->n_backends * sizeof(*confs));
+	health_settings(h, cfg);
+	if (install_backends(h, cfg, confs, cfg->n_backends, "no longer in the configuration") == -1) {
+		free(confs);
+		free(failing);
+		health_settings(h, h->cfg);
+		reload_record(h, false, "out of memory building the new snapshot");
+		rh_config_finish(cfg);
+		free(cfg);
+		return;
+	}
+	for (size_t i = 0; i < cfg->n_names; i++)
+		failing[i] = cfg->names[i].unresolved[0] != '\0';
+	free(h->dns_failing);
+	h->dns_failing = failing;
+	if (h->owned) {
+		rh_config_finish(h->owned);
+		free(h->owned);
+	}
+	h->owned = cfg;
+	h->cfg = cfg;
+	if (resolver_for(h, cfg) == 0 && h->resolver)
+		for (size_t i = 0; i < cfg->n_names; i++)
+			if (cfg->names[i].unresolved[0]) {
+				rh_resolver_resolve_now(h->resolver);
+				break;
+			}
+	reload_record(h, true, NULL);
+	rh_log_info("reload: configuration %s generation %llu in force: %zu backend%s, %s", cfg->path,
+		    (unsigned long long)h->reload.generation, live(h)->n, live(h)->n == 1 ? "" : "s",
+		    rh_lb_ops_of(cfg->algorithm)->name);
+}
+
+/* The mailbox has something: a failure is recorded at once, a config applied now or, during a
+ * round, after it. */
+static void
+on_reload(struct rh_ep *ep, uint32_t events)
+{
+	struct rh_health *h = (struct rh_health *)((char *)ep - offsetof(struct rh_health, reload_ep));
+	char error[RH_HEALTH_RELOAD_ERR_LEN];
+	struct rh_config *cfg;
+	uint64_t v;
+
+	(void)events;
+	if (read(ep->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		rh_log_warn("control: reload eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&h->reload_lock);
+	cfg = h->reload_cfg;
+	h->reload_cfg = NULL;
+	memcpy(error, h->reload_error, sizeof(error));
+	h->reload_error[0] = '\0';
+	pthread_mutex_unlock(&h->reload_lock);
+	if (error[0])
+		reload_record(h, false, error);
+	if (!cfg)
+		return;
+	if (h->reload_waiting) { /* superseded before it was applied */
+		rh_config_finish(h->reload_waiting);
+		free(h->reload_waiting);
+	}
+	h->reload_waiting = cfg;
+	if (!h->in_round) {
+		h->reload_waiting = NULL;
+		reload_apply(h, cfg);
+	}
+}
+
+static void
+mailbox_post(struct rh_health *h)
+{
+	uint64_t one = 1;
+
+	while (write(h->reload_ep.fd, &one, sizeof(one)) == -1 && errno == EINTR)
+		;
+}
+
+void
+rh_health_wake(struct rh_health *h)
+{
+	mailbox_post(h);
+}
+
+void
+rh_health_reload(struct rh_health *h, struct rh_config *cfg)
+{
+	pthread_mutex_lock(&h->reload_lock);
+	if (h->reload_cfg) {
+		rh_config_finish(h->reload_cfg);
+		free(h->reload_cfg);
+	}
+	h->reload_cfg = cfg;
+	pthread_mutex_unlock(&h->reload_lock);
+	mailbox_post(h);
+}
+
+void
+rh_health_reload_failed(struct rh_health *h, const char *error)
+{
+	pthread_mutex_lock(&h->reload_lock);
+	snprintf(h->reload_error, sizeof(h->reload_error), "%s", error && *error ? error : "failed");
+	pthread_mutex_unlock(&h->reload_lock);
+	mailbox_post(h);
+}
+
+void
+rh_health_reload_status(struct rh_health *h, struct rh_health_reload_status *out)
+{
+	pthread_mutex_lock(&h->reload_lock);
+	*out = h->reload;
+	pthread_mutex_unlock(&h->reload_lock);
+}
+
+uint64_t
+rh_health_reload_seq(const struct rh_health *h)
+{
+	return atomic_load_explicit(&h->reload_seq, memory_order_acquire);
+}
+
+const struct rh_config *
+rh_health_config(const struct rh_health *h)
+{
+	return h->cfg;
+}
+
+void
+rh_health_set_service(struct rh_health *h, const struct rh_control_service *svc)
+{
+	h->service = svc;
+}
+
+bool
+rh_health_last_check(const struct rh_health *h, size_t i, struct rh_health_check *out)
+{
+	if (i >= h->n)
+		return false;
+	*out = h->slots[i].last;
+	return true;
 }
 
 /* ---- the thread ---- */
@@ -686,11 +973,13 @@ static void *
 health_main(void *arg)
 {
 	struct rh_health *h = arg;
-	const uint64_t timeout = h->cfg->health_timeout_ms;
+	uint64_t timeout = h->cfg->health_timeout_ms;
 	struct epoll_event evs[MAX_EVENTS];
 	uint64_t next_round = rh_clock_ms(), deadline = 0;
 
 	rh_log_set_thread_tag("control");
+	if (h->service && h->service->attach(h->service->arg, h->epfd) == -1)
+		rh_log_error("control: the admin listener cannot be served: %s", strerror(errno));
 	for (size_t i = 0; i < h->n; i++)
 		h->dirty |= adopt(h, i);
 	if (h->dirty)
@@ -701,6 +990,7 @@ health_main(void *arg)
 		uint64_t wake = UINT64_MAX;
 
 		if (h->probing && !h->in_round && now >= next_round && h->n > 0) {
+			timeout = h->cfg->health_timeout_ms; /* a reload may have changed it */
 			round_start(h);
 			deadline = now + timeout;
 			next_round = next_round_after(h, now); /* measured start to start */
@@ -721,6 +1011,11 @@ health_main(void *arg)
 				rh_resolver_round_free(h->dns_waiting);
 				h->dns_waiting = NULL;
 			}
+			if (h->reload_waiting) {
+				struct rh_config *cfg = h->reload_waiting;
+				h->reload_waiting = NULL;
+				reload_apply(h, cfg);
+			}
 			now = rh_clock_ms(); /* a publication waits for a grace period */
 			if (next_round <= now)
 				next_round = now; /* the round outlasted freq: start the next one at once */
@@ -731,6 +1026,11 @@ health_main(void *arg)
 			wake = deadline;
 		else if (h->probing && h->n > 0)
 			wake = next_round;
+		if (h->service) {
+			uint64_t t = h->service->tick(h->service->arg, now);
+			if (t < wake)
+				wake = t;
+		}
 		int ms = wake == UINT64_MAX ? -1
 			 : wake <= now      ? 0
 			 : wake - now > INT_MAX ? INT_MAX
@@ -755,6 +1055,8 @@ health_main(void *arg)
 		}
 	h->in_round = false;
 	h->pending = 0;
+	if (h->service)
+		h->service->detach(h->service->arg);
 	return NULL;
 }
 
@@ -793,9 +1095,14 @@ rh_health_create(struct rh_runtime *rt, const struct rh_config *cfg,
 		.expect_hi = cfg->expect_hi,
 	};
 	h->epfd = -1;
-	h->stop_ep.fd = h->report_ep.fd = h->dns_ep.fd = -1;
+	h->stop_ep.fd = h->report_ep.fd = h->dns_ep.fd = h->reload_ep.fd = -1;
 	atomic_init(&h->publications, 0);
+	atomic_init(&h->reload_seq, 0);
+	h->reload = (struct rh_health_reload_status){.generation = 1, .last_ok = true,
+						      .last_ok_at = time(NULL)};
 	rc = pthread_mutex_init(&h->cert_lock, NULL);
+	if (rc == 0 && (rc = pthread_mutex_init(&h->reload_lock, NULL)) != 0)
+		pthread_mutex_destroy(&h->cert_lock);
 	if (rc != 0) {
 		snprintf(err, errlen, "health: pthread_mutex_init: %s", strerror(rc));
 		free(h);
@@ -822,9 +1129,10 @@ rh_health_create(struct rh_runtime *rt, const struct rh_config *cfg,
 		snprintf(err, errlen, "health: epoll_create1: %s", strerror(errno));
 		goto fail;
 	}
+	/* the report eventfd is there even with passive checks off: a reload may turn them on */
 	if (watch_eventfd(h, &h->stop_ep, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), on_stop) == -1 ||
-	    (h->passive &&
-	     watch_eventfd(h, &h->report_ep, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), on_report) == -1)) {
+	    watch_eventfd(h, &h->report_ep, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), on_report) == -1 ||
+	    watch_eventfd(h, &h->reload_ep, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), on_reload) == -1) {
 		snprintf(err, errlen, "health: eventfd: %s", strerror(errno));
 		goto fail;
 	}
@@ -850,8 +1158,7 @@ rh_health_create(struct rh_runtime *rt, const struct rh_config *cfg,
 		}
 		h->dns_ep.fd = -1; /* closed by the resolver, not here (the endpoint stays registered) */
 	}
-	if (h->passive)
-		rt->report_fd = h->report_ep.fd;
+	rt->report_fd = h->report_ep.fd;
 	return h;
 
 fail:
@@ -926,6 +1233,15 @@ rh_health_destroy(struct rh_health *h)
 		close(h->stop_ep.fd);
 	if (h->report_ep.fd != -1)
 		close(h->report_ep.fd);
+	if (h->reload_ep.fd != -1)
+		close(h->reload_ep.fd);
+	struct rh_config *left[] = {h->owned, h->reload_cfg, h->reload_waiting};
+	for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++)
+		if (left[i]) {
+			rh_config_finish(left[i]);
+			free(left[i]);
+		}
+	pthread_mutex_destroy(&h->reload_lock);
 	if (h->epfd != -1)
 		close(h->epfd);
 	pthread_mutex_destroy(&h->cert_lock);

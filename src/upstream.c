@@ -48,7 +48,7 @@ idle_unlink(struct rh_worker *w, struct rh_upconn *up)
 		up->next->prev = up->prev;
 	up->next = up->prev = NULL;
 	up->idle = false;
-	l->idle_count--;
+	rh_stat_sub(&l->idle_count, 1);
 }
 
 static void
@@ -101,7 +101,7 @@ rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend, struct rh_c
 		up->wrote = false;
 		up->ep.readable = false;
 		set_in_flight(w, up, true);
-		w->stats.upstream_reused++;
+		rh_stat_add(&w->stats.upstream_reused, 1);
 		return up;
 	}
 
@@ -142,7 +142,7 @@ rh_upstream_acquire(struct rh_worker *w, struct rh_backend *backend, struct rh_c
 	}
 	rh_backend_ref(backend); /* dropped when the connection is reaped */
 	set_in_flight(w, up, true);
-	w->stats.upstream_connects++;
+	rh_stat_add(&w->stats.upstream_connects, 1);
 	return up;
 }
 
@@ -152,7 +152,7 @@ rh_upstream_release(struct rh_worker *w, struct rh_upconn *up, unsigned keepaliv
 	struct rh_backend_local *l = local_of(w, up);
 
 	set_in_flight(w, up, false);
-	if (l->idle_count >= keepalive || w->draining ||
+	if (rh_stat_get(&l->idle_count) >= keepalive || w->draining ||
 	    atomic_load_explicit(&up->backend->retired, memory_order_relaxed) ||
 	    (rh_ep_can_read(&up->ep) && !rh_ep_idle_ok(&up->ep))) {
 		/* full pool, shutting down, a backend that left, or the backend already said
@@ -169,7 +169,7 @@ rh_upstream_release(struct rh_worker *w, struct rh_upconn *up, unsigned keepaliv
 	if (l->idle_head)
 		l->idle_head->prev = up;
 	l->idle_head = up;
-	l->idle_count++;
+	rh_stat_add(&l->idle_count, 1);
 	up->idle = true;
 	rh_timer_arm(&up->timer, &w->tq_pool, w->now);
 }

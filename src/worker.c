@@ -75,7 +75,8 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 	rh_timer_queue_init(&w->tq_linger, 5000, false); /* as nginx's lingering_timeout */
 	rh_timer_queue_init(&w->tq_queue, 0, false);
 
-	w->listeners = calloc(cfg->n_listens + cfg->n_listens_tls, sizeof(*w->listeners));
+	/* room for the handed-over listeners a worker may take beyond its own (binary upgrade) */
+	w->listeners = calloc(cfg->n_listens + cfg->n_listens_tls + srv->n_inherited, sizeof(*w->listeners));
 	if (!w->listeners) {
 		snprintf(err, errlen, "worker %u: out of memory", id);
 		goto fail;
@@ -97,15 +98,19 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 	for (size_t i = 0; i < cfg->n_listens + cfg->n_listens_tls; i++) {
 		bool tls = i >= cfg->n_listens;
 		const struct rh_sockaddr *addr = tls ? &cfg->listens_tls[i - cfg->n_listens] : &cfg->listens[i];
-		struct rh_listener *l = &w->listeners[i];
-		int fd = rh_net_listen(addr, LISTEN_BACKLOG, err, errlen);
-		if (fd == -1)
+		/* a socket the old process handed over, when there is one left for this address */
+		int fd = -1;
+		for (size_t k = 0; k < srv->n_inherited && fd == -1; k++) {
+			struct rh_inherited *in = &srv->inherited[k];
+			if (!in->taken && in->kind == (tls ? RH_INHERITED_LISTEN_TLS : RH_INHERITED_LISTEN) &&
+			    strcmp(in->addr, addr->text) == 0) {
+				in->taken = true;
+				fd = in->fd;
+			}
+		}
+		if (fd == -1 && (fd = rh_net_listen(addr, LISTEN_BACKLOG, err, errlen)) == -1)
 			goto fail;
-		l->ep = (struct rh_ep){.fd = fd, .tp = &rh_transport_tcp, .handler = listener_event};
-		l->w = w;
-		l->tls = tls ? srv->tls_edge : NULL;
-		w->n_listeners++;
-		if (rh_ep_watch(w->epfd, &l->ep, EPOLLIN) == -1) {
+		if (rh_worker_adopt_listener(w, fd, tls, addr->text) == -1) {
 			snprintf(err, errlen, "listen %s: epoll_ctl: %s", addr->text, strerror(errno));
 			goto fail;
 		}
@@ -114,6 +119,19 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 fail:
 	worker_release(w);
 	return -1;
+}
+
+int
+rh_worker_adopt_listener(struct rh_worker *w, int fd, bool tls, const char *addr)
+{
+	struct rh_listener *l = &w->listeners[w->n_listeners];
+
+	l->ep = (struct rh_ep){.fd = fd, .tp = &rh_transport_tcp, .handler = listener_event};
+	l->w = w;
+	snprintf(l->addr, sizeof(l->addr), "%s", addr);
+	l->tls = tls ? w->srv->tls_edge : NULL;
+	w->n_listeners++; /* released with the worker from here on */
+	return rh_ep_watch(w->epfd, &l->ep, EPOLLIN);
 }
 
 static void
@@ -208,11 +226,17 @@ start_draining(struct rh_worker *w)
 {
 	w->draining = true;
 	w->drain_deadline = w->now + w->srv->cfg->shutdown_ms;
+	if (w->tq_idle.duration_ms > RH_DRAIN_IDLE_MS)
+		w->tq_idle.duration_ms = RH_DRAIN_IDLE_MS; /* idle keep-alive clients: one last chance */
 	/* stop accepting: with SO_REUSEPORT the kernel sends new connections to the other
 	 * listeners of the group until they are closed too */
 	for (size_t i = 0; i < w->n_listeners; i++)
-		if (!w->listeners[i].ep.closed)
+		if (!w->listeners[i].ep.closed) {
+			/* explicitly: after a binary upgrade the new process holds the same socket, so
+			 * closing this descriptor would not take it out of this epoll set */
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[i].ep.fd, NULL);
 			rh_ep_close(&w->listeners[i].ep);
+		}
 	w->srv->hooks->drain(w);
 	rh_log_info("draining %u connection(s), at most %u ms", w->n_conns, w->srv->cfg->shutdown_ms);
 }
@@ -228,7 +252,7 @@ apply_generation(struct rh_worker *w)
 	w->generation = w->snap->generation;
 	w->tq_header.duration_ms = st->client_header_ms;
 	w->tq_client_body.duration_ms = st->client_header_ms;
-	w->tq_idle.duration_ms = st->idle_ms;
+	w->tq_idle.duration_ms = w->draining && st->idle_ms > RH_DRAIN_IDLE_MS ? RH_DRAIN_IDLE_MS : st->idle_ms;
 	w->tq_send.duration_ms = st->idle_ms;
 	w->tq_connect.duration_ms = st->connect_ms;
 	w->tq_upstream.duration_ms = st->upstream_read_ms;

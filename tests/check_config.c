@@ -912,7 +912,7 @@ START_TEST(err_unknown_key)
 {
 	load_err("[server]\nthreads = 2\nbogus = 1\n" BACKEND,
 		 ":3: server.bogus: unknown key (valid in [server]: listen, threads, max_connections, listen_tls, cert, "
-		 "key)");
+		 "key, user, group)");
 	load_err(BACKEND "[health_check]\ncert_warn = 1\n",
 		 ":4: health_check.cert_warn: unknown key (valid in [health_check]: type, frequency, timeout, rise, fall, "
 		 "path, expect, tls, cert_warn_days, host, passive, initial, jitter)");
@@ -931,13 +931,13 @@ END_TEST
 START_TEST(err_unknown_section)
 {
 	load_err(BACKEND "\n[bogus]\nx = 1\n",
-		 ":4: [bogus]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin)");
+		 ":4: [bogus]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin, log)");
 	/* caught at the header even without keys */
 	load_err(BACKEND "[health-check] ; typo\n",
-		 ":3: [health-check]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin)");
+		 ":3: [health-check]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin, log)");
 	/* an indented header is reported at its first key */
 	load_err("  [bogus]\n\nx = 1\n" BACKEND,
-		 ":3: [bogus]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin)");
+		 ":3: [bogus]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin, log)");
 }
 END_TEST
 
@@ -1206,7 +1206,7 @@ START_TEST(err_algorithm)
 	/* only in [upstream] */
 	load_err(BACKEND "[server]\nalgorithm = random\n",
 		 ":4: server.algorithm: unknown key (valid in [server]: listen, threads, max_connections, listen_tls, "
-		 "cert, key)");
+		 "cert, key, user, group)");
 }
 END_TEST
 
@@ -1406,6 +1406,29 @@ START_TEST(err_other_values)
 }
 END_TEST
 
+START_TEST(log_section)
+{
+	struct rh_config cfg;
+
+	load_ok(BACKEND "[log]\nlevel = warn\naccess = /var/log/rh.log\n[server]\nuser = nobody\ngroup = nogroup\n", &cfg);
+	ck_assert_uint_eq(cfg.log_level, RH_CONFIG_LOG_WARN);
+	ck_assert_str_eq(cfg.access_log, "/var/log/rh.log");
+	ck_assert_str_eq(cfg.user, "nobody");
+	ck_assert_str_eq(cfg.group, "nogroup");
+	rh_config_finish(&cfg);
+	load_ok(BACKEND "[log]\naccess = off\n", &cfg);
+	ck_assert_ptr_null(cfg.access_log);
+	ck_assert_uint_eq(cfg.log_level, RH_CONFIG_LOG_INFO);
+	rh_config_finish(&cfg);
+	load_err(BACKEND "[log]\nlevel = verbose\n",
+		 ":4: log.level: unknown level 'verbose' (valid: debug, info, warn, error)");
+	load_err(BACKEND "[log]\naccess = access.log\n",
+		 ":4: log.access: 'access.log': an absolute path or off (a relative one would depend on the "
+		 "working directory)");
+	load_err(BACKEND "[server]\nuser = a b\n", ":4: server.user: 'a b': not a user or group name");
+}
+END_TEST
+
 START_TEST(err_x_forwarded_for)
 {
 	load_err(BACKEND "x_forwarded_for = add\n",
@@ -1419,7 +1442,7 @@ START_TEST(err_x_forwarded_for)
 	/* only in [upstream] */
 	load_err(BACKEND "[server]\nx_forwarded_for = off\n",
 		 ":4: server.x_forwarded_for: unknown key (valid in [server]: listen, threads, max_connections, listen_tls, "
-		 "cert, key)");
+		 "cert, key, user, group)");
 }
 END_TEST
 
@@ -1467,7 +1490,7 @@ START_TEST(err_max_body_size)
 		 "hash_balance_factor, backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, "
 		 "x_forwarded_for, retries, queue_timeout, resolve, resolver)");
 	load_err(BACKEND "[limit]\nmax_body_size = 1m\n",
-		 ":3: [limit]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin)");
+		 ":3: [limit]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin, log)");
 }
 END_TEST
 
@@ -1867,6 +1890,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, err_sni);
 	tcase_add_test(tc, err_other_values);
 	tcase_add_test(tc, err_x_forwarded_for);
+	tcase_add_test(tc, log_section);
 	tcase_add_test(tc, err_max_body_size);
 	tcase_add_test(tc, err_no_backends);
 	tcase_add_test(tc, err_syntax);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "roundhouse/config.h"
+#include "roundhouse/stats.h"
 
 struct rh_upconn;
 struct ssl_session_st;
@@ -47,7 +48,7 @@ const char *rh_backend_failure_name(enum rh_backend_failure f);
  * by the others' least_conn and bounded-load picks. */
 struct rh_backend_local {
 	alignas(64) struct rh_upconn *idle_head; /* idle upstream connections, most recently used first */
-	unsigned idle_count;
+	rh_stat idle_count;                  /* their number (a gauge for the metrics too) */
 	atomic_uint_fast32_t inflight;       /* this worker's exchanges on this backend now */
 	struct ssl_session_st *tls_session;  /* the last TLS session the backend gave this worker */
 	/* passive health: failures this worker saw while proxying (only ever grows; the control thread
@@ -55,6 +56,11 @@ struct rh_backend_local {
 	atomic_uint_fast32_t failures;
 	atomic_uint_fast32_t last_failure;   /* enum rh_backend_failure << 16 | errno (low 16 bits) */
 	uint32_t failures_seen;              /* the control thread's: <failures> it has applied */
+	/* for the metrics (stats.h): this worker's exchanges with the backend */
+	rh_stat responses[RH_STATUS_CLASSES]; /* complete responses from it, by status class */
+	rh_stat connect_failures;            /* connects (and TLS handshakes) that failed */
+	rh_stat retries;                     /* requests that went elsewhere after failing on it */
+	rh_stat retries_denied;              /* ... that the retry budget kept from going elsewhere */
 };
 
 struct rh_backend {
@@ -76,6 +82,7 @@ struct rh_backend {
 
 	/* Written by the control thread, read by anyone (status, metrics, tests). */
 	_Atomic uint8_t state;   /* enum rh_backend_state */
+	_Atomic int64_t state_since; /* when it entered <state> (Unix time, s) */
 	atomic_uint_fast64_t transitions[RH_BACKEND_STATES]; /* times it entered each state */
 	/* max_conns: concurrent requests on it, all workers together; 0 = no limit. <active> is only
 	 * counted when there is a limit (one shared atomic per request on such backends only) */

@@ -56,6 +56,14 @@ enum rh_health_type {
 
 /* One backend address. A "backend = name:port" line whose name resolves to several addresses gives
  * several entries, each with the same <spec>. */
+/* [log] level (the same order as log.h's levels). */
+enum rh_config_log_level {
+	RH_CONFIG_LOG_ERROR,
+	RH_CONFIG_LOG_WARN,
+	RH_CONFIG_LOG_INFO,
+	RH_CONFIG_LOG_DEBUG,
+};
+
 struct rh_backend_conf {
 	struct rh_sockaddr addr;
 	char spec[RH_ADDR_TEXT_LEN]; /* as written in the file, "localhost:8082" */
@@ -151,6 +159,12 @@ struct rh_config {
 
 	/* [admin] */
 	struct rh_sockaddr admin_listen; /* admin_listen.len == 0 when unset */
+
+	/* [log] */
+	unsigned log_level;  /* enum rh_config_log_level, default info */
+	char *access_log;    /* "access": the file, NULL when off (default) */
+	/* [server] user / group: switched to after binding when started as root; NULL: stay */
+	char *user, *group;
 };
 
 /* Reads and validates <path> into <cfg> (which the caller owns; it is zeroed first). Returns 0, or -1

@@ -81,4 +81,67 @@ bool rh_health_cert(const struct rh_health *h, size_t backend, struct rh_health_
 bool rh_health_cert_warning(time_t now, time_t not_after, unsigned warn_days, char *buf,
 			    size_t len);
 
+/* ---- what else the control thread's loop serves ---- */
+
+/* A service on the control thread's epoll loop (the admin listener, admin.c): <attach> registers
+ * its endpoints on <epfd> when the thread starts, <tick> runs once per loop turn and returns the
+ * rh_clock_ms time it wants to run again (UINT64_MAX: only on its events), <detach> runs as the
+ * thread ends. All three on the control thread. */
+struct rh_control_service {
+	void *arg;
+	int (*attach)(void *arg, int epfd);
+	uint64_t (*tick)(void *arg, uint64_t now_ms);
+	void (*detach)(void *arg);
+};
+
+/* Wakes the control thread's loop (a service has something to do at its next tick). Any thread. */
+void rh_health_wake(struct rh_health *h);
+
+/* Adds <svc> (one at most; it must outlive <h>). Before rh_health_start. */
+void rh_health_set_service(struct rh_health *h, const struct rh_control_service *svc);
+
+/* The last completed check of a backend, for GET /status. */
+struct rh_health_check {
+	bool done;        /* some check completed */
+	bool ok;
+	time_t at;        /* when (Unix time) */
+	char why[192];    /* why it failed ("Connection refused", "HTTP 503 from /healthz") */
+};
+
+/* Copies the last check of backend <i> of the live snapshot. False when out of range. Control
+ * thread only (a service's handler). */
+bool rh_health_last_check(const struct rh_health *h, size_t i, struct rh_health_check *out);
+
+/* ---- reloads ---- */
+
+#define RH_HEALTH_RELOAD_ERR_LEN 512
+
+struct rh_health_reload_status {
+	uint64_t generation;  /* 1 at start, +1 per applied reload */
+	uint64_t ok, failed;  /* reloads applied / refused */
+	bool last_ok;         /* the last attempt was applied (true before any) */
+	time_t last_at;       /* when the last attempt ended (Unix time); 0: none yet */
+	time_t last_ok_at;    /* when the config in force was loaded (start or the last good reload) */
+	char last_error[RH_HEALTH_RELOAD_ERR_LEN]; /* of the last failed attempt, "" if none */
+};
+
+/* Hands a loaded and checked config to the control thread, which applies it (when no round of
+ * probes is in flight) and owns it from then on: a new snapshot with its settings, algorithm and
+ * backends (those that stay keep their state, connections and TLS sessions; removed ones drain),
+ * its health settings and its names to resolve. Main thread. */
+void rh_health_reload(struct rh_health *h, struct rh_config *cfg);
+
+/* A reload that failed with <error> (the config in force stays): recorded for the metrics, the
+ * status and POST /reload. Main thread. */
+void rh_health_reload_failed(struct rh_health *h, const char *error);
+
+/* The reload counters and the last result. Any thread. */
+void rh_health_reload_status(struct rh_health *h, struct rh_health_reload_status *out);
+
+/* +1 for each reload result recorded (applied or failed). Any thread. */
+uint64_t rh_health_reload_seq(const struct rh_health *h);
+
+/* The config in force (the control thread's view). Control thread only. */
+const struct rh_config *rh_health_config(const struct rh_health *h);
+
 #endif

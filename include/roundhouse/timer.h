@@ -48,4 +48,7 @@ int64_t rh_timer_queue_run(struct rh_timer_queue *q, uint64_t now);
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t rh_clock_ms(void);
 
+/* CLOCK_MONOTONIC in microseconds (a vDSO call, no syscall): request durations. */
+uint64_t rh_clock_us(void);
+
 #endif

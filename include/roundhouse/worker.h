@@ -21,11 +21,15 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "roundhouse/access_log.h"
 #include "roundhouse/buf.h"
+#include "roundhouse/config.h"
 #include "roundhouse/http1.h"
 #include "roundhouse/retry_budget.h"
+#include "roundhouse/stats.h"
 #include "roundhouse/timer.h"
 #include "roundhouse/transport.h"
+#include "roundhouse/upgrade.h"
 
 struct rh_config;
 struct rh_runtime;
@@ -65,6 +69,10 @@ struct rh_worker_hooks {
 	int (*turn)(struct rh_worker *w);
 };
 
+/* While draining, an idle keep-alive client connection is closed after this long without a request
+ * (its next request, if it comes, is answered with "Connection: close"). */
+#define RH_DRAIN_IDLE_MS 1000
+
 /* Shared by all threads; read-only once workers run, except <stopping>. */
 struct rh_server {
 	const struct rh_config *cfg; /* what cannot change while running: listeners, threads, shutdown */
@@ -73,6 +81,9 @@ struct rh_server {
 	struct rh_tls_upstream *tls_up; /* TLS to the backends, or NULL */
 	struct rh_tls_edge *tls_edge;   /* certificates for listen_tls, or NULL */
 	const struct rh_worker_hooks *hooks; /* the layer above the loops */
+	struct rh_access_log *access_log; /* [log] access, or NULL */
+	struct rh_inherited *inherited;   /* binary upgrade: the old process's listeners, taken by */
+	size_t n_inherited;               /* rh_worker_init for their addresses */
 	atomic_bool stopping;
 };
 
@@ -83,24 +94,32 @@ struct rh_listener {
 	struct rh_ep ep; /* first: epoll data.ptr */
 	struct rh_worker *w;
 	const struct rh_tls_edge *tls; /* a listen_tls address: clients start with a handshake */
+	char addr[RH_ADDR_TEXT_LEN];   /* the address it listens on (handed over by a binary upgrade) */
 };
 
+/* What a worker counts (stats.h: one writer, relaxed; the metrics and the exit totals sum them). */
 struct rh_worker_stats {
-	uint64_t accepted;
-	uint64_t requests;
-	uint64_t upstream_connects;
-	uint64_t upstream_reused;
-	uint64_t responses_local; /* errors answered by the proxy itself */
-	uint64_t aborted;         /* exchanges cut off: client gone, response not completable */
-	uint64_t upstream_tls_full;    /* upstream handshakes without / with session resumption */
-	uint64_t upstream_tls_resumed;
-	uint64_t edge_tls_full;        /* client handshakes on listen_tls */
-	uint64_t edge_tls_resumed;
-	uint64_t edge_tls_failed;
-	uint64_t retries;         /* requests sent again to another backend (or a fresh connection) */
-	uint64_t retries_denied;  /* retries the retry budget refused */
-	uint64_t queued;          /* requests that waited for a max_conns slot */
-	uint64_t queue_timeouts;  /* of those, answered 503 after queue_timeout */
+	rh_stat accepted;
+	rh_stat requests;
+	rh_stat upstream_connects;
+	rh_stat upstream_reused;
+	rh_stat responses_local; /* errors answered by the proxy itself */
+	rh_stat aborted;         /* exchanges cut off: client gone, response not completable */
+	rh_stat upstream_tls_full;    /* upstream handshakes without / with session resumption */
+	rh_stat upstream_tls_resumed;
+	rh_stat edge_tls_full;        /* client handshakes on listen_tls */
+	rh_stat edge_tls_resumed;
+	rh_stat edge_tls_failed;
+	rh_stat retries;         /* requests sent again to another backend (or a fresh connection) */
+	rh_stat retries_denied;  /* retries the retry budget refused */
+	rh_stat queued;          /* requests that waited for a max_conns slot */
+	rh_stat queue_timeouts;  /* of those, answered 503 after queue_timeout */
+	rh_stat local_by_class[RH_STATUS_CLASSES]; /* the proxy's own answers by status class */
+	rh_stat bytes_in, bytes_out; /* client side */
+	rh_stat clients_open;    /* gauges: client connections open, and of those in an exchange */
+	rh_stat clients_active;
+	struct rh_histogram duration;   /* exchange start (head parsed) to end */
+	struct rh_histogram connect;    /* upstream connect (and TLS handshake) time, fresh connections */
 };
 
 struct rh_worker {
@@ -157,11 +176,17 @@ struct rh_worker {
 	uint64_t last_connect_log; /* rate limit for upstream failure logs */
 
 	struct rh_worker_stats stats;
+	struct rh_access_buf access; /* this worker's access log lines, until written */
 };
 
 /* Sets up <w> (epoll, eventfd, listeners for every listen address) before its thread starts, so
  * that a bind error stops start-up with a message. Returns 0 or -1 with <err>. Main thread. */
 int rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *err, size_t errlen);
+
+/* Adds the listening socket <fd> (owned from here on; <tls>: a listen_tls address) to <w>: a
+ * handed-over listener no worker took for its own (the old process had more workers). 0 or -1.
+ * Main thread, before the worker starts. */
+int rh_worker_adopt_listener(struct rh_worker *w, int fd, bool tls, const char *addr);
 
 /* Starts the thread. Returns 0 or an errno value. */
 int rh_worker_start(struct rh_worker *w);
