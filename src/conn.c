@@ -176,6 +176,7 @@ struct rh_conn {
 	uint64_t connect_start_us;
 	uint16_t status;        /* sent to the client; 0: nothing yet */
 	int8_t local_which;     /* LR_* of an answer of the proxy's own, else LR_NONE */
+	const struct rh_http_request *refused_req; /* while a refused head is answered: its parse */
 	struct rh_backend *retry_from; /* the backend a pending retry leaves (a reference), for the
 	                                  per-backend retry counts */
 	uint16_t client_port;
@@ -410,15 +411,19 @@ access_log(struct rh_conn *c, enum outcome how, const struct rh_backend *backend
 {
 	struct rh_worker *w = c->w;
 	const struct rh_conn_io *io = c->io;
+	const struct rh_http_request *refused = io ? NULL : c->refused_req;
+	size_t refused_target = refused ? refused->target.len : 0;
+	if (refused_target > LOG_TARGET_MAX)
+		refused_target = LOG_TARGET_MAX;
 	struct rh_access_entry e = {
 		.client = c->ip,
 		.client_len = c->ip_len,
 		.client_port = c->client_port,
-		.method = io ? io->method : "",
-		.method_len = io ? io->method_len : 0,
-		.target = io ? io->target : "",
-		.target_len = io ? io->target_len : 0,
-		.target_truncated = io && io->target_truncated,
+		.method = io ? io->method : refused ? refused->method.p : "",
+		.method_len = io ? io->method_len : refused && refused->method.len <= LOG_METHOD_MAX ? refused->method.len : 0,
+		.target = io ? io->target : refused ? refused->target.p : "",
+		.target_len = io ? io->target_len : refused_target,
+		.target_truncated = io ? io->target_truncated : refused && refused->target.len > LOG_TARGET_MAX,
 		.status = c->status,
 		.backend = backend ? backend->name : NULL,
 		.bytes_in = c->rx,
@@ -857,7 +862,9 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		head_len = rh_http_parse_request(in->data + in->start, rh_buf_len(in),
 						 &snap->settings.limits, req);
 	if (head_len <= 0) {
+		c->refused_req = req; /* the access log shows what of it was parsed */
 		reply_local(c, head_len == RH_HTTP_INVALID ? status_to_local(req->error_status) : LR_400);
+		c->refused_req = NULL;
 		return false;
 	}
 	if (!c->io) {
@@ -1447,7 +1454,9 @@ step_read_head(struct rh_conn *c)
 				return ST_AGAIN;
 			}
 			if (r == RH_HTTP_INVALID) {
+				c->refused_req = &w->req; /* the access log shows what of it was parsed */
 				reply_local(c, status_to_local(w->req.error_status));
+				c->refused_req = NULL;
 				return ST_AGAIN;
 			}
 			if (rh_buf_room(in) == 0) {

@@ -639,6 +639,7 @@ int rh_http_parse_request(const char *buf, size_t len, const struct rh_http_limi
 	struct fields f = { .is_request = true, .host_index = -1 };
 	int st;
 
+	req->method = req->target = (struct rh_span){0}; /* what a refused request shows in the log */
 	req->num_headers = 0;
 	req->host_index = -1;
 	req->error_status = 0;
