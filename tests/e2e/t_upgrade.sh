@@ -124,8 +124,10 @@ E2E_PIDS+=("$curl_pid")
 T0=$(now_ms)
 log "$(stamp) wrk started"
 at() { # at MS: sleep until MS after T0 (not at all when already late)
-    local left=$(($1 - ($(now_ms) - T0)))
-    ((left <= 0)) || sleep_ms "$left"
+    local left
+    while left=$(($1 - ($(now_ms) - T0))) && ((left > 0)); do
+        sleep_ms "$((left < 200 ? left : 200))"
+    done
 }
 at 1000
 upgrade_by_hand proxy-up1
