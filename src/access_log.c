@@ -77,8 +77,8 @@ rh_access_buf_init(struct rh_access_buf *b, size_t cap)
 	b->last_flush_ms = 0;
 	b->cached_sec = (time_t)-1;
 	b->cached_time[0] = '\0';
-	atomic_init(&b->lines, 0);
-	atomic_init(&b->dropped, 0);
+	/* <lines> and <dropped> are left alone: the metrics may be reading them (a worker inits its
+	 * buffer at its first exchange), and drops counted before this stay counted */
 	return 0;
 }
 
@@ -147,21 +147,29 @@ put_secs(struct out *o, uint64_t us)
 	put_u64w(o, us % 1000000, 6);
 }
 
-/* Client bytes: printable ASCII but '"' and '\' as is, everything else as \xHH. */
+/* Client bytes: printable ASCII but '"' and '\' as is, everything else as \xHH. Runs of safe bytes
+ * (the whole target, usually) are copied at once. */
 static void
 put_escaped(struct out *o, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c > 0x20 && c < 0x7f && c != '"' && c != '\\') {
-			put_c(o, (char)c);
-		} else {
-			char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
-			put(o, esc, sizeof(esc));
+	while (i < n) {
+		size_t run = i;
+		while (run < n) {
+			unsigned char c = (unsigned char)s[run];
+			if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\')
+				break;
+			run++;
 		}
+		put(o, s + i, run - i);
+		if (run == n)
+			return;
+		unsigned char c = (unsigned char)s[run];
+		char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+		put(o, esc, sizeof(esc));
+		i = run + 1;
 	}
 }
 

@@ -58,6 +58,7 @@ struct rh_admin {
 	struct admin_conn conns[MAX_CONNS];
 	struct rh_http_request req; /* parser scratch */
 	atomic_bool stop_listening;  /* rh_admin_stop_listening: close the listener at the next tick */
+	uint64_t paused_until;       /* accept failed (no descriptors): listener out of epoll until */
 };
 
 /* ---- a growable text buffer ---- */
@@ -109,7 +110,7 @@ put_json_str(struct text *t, const char *s)
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\')
 			put(t, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
+		else if (c < 0x20 || c >= 0x7f) /* bytes of a file name need not be UTF-8 */
 			put(t, "\\u%04x", c);
 		else
 			put(t, "%c", c);
@@ -144,6 +145,27 @@ backend_order(const struct rh_snapshot *s)
 	sort_snap = s; /* the control thread is the only caller */
 	qsort(order, s->n, sizeof(*order), cmp_backend);
 	return order;
+}
+
+/* <v> as a label value (backslash, double quote and newline escaped), in one of two buffers: a
+ * series has two such labels. */
+static const char *
+lab(const char *v, int which)
+{
+	static char buf[2][2 * RH_ADDR_TEXT_LEN + 1];
+	char *o = buf[which & 1];
+	size_t n = 0;
+
+	for (; *v && n + 2 < sizeof(buf[0]); v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n') {
+			o[n++] = '\\';
+			o[n++] = *v == '\n' ? 'n' : *v;
+		} else {
+			o[n++] = *v;
+		}
+	}
+	o[n] = '\0';
+	return o;
 }
 
 static bool
@@ -193,7 +215,7 @@ backend_counter(struct text *t, const struct rh_snapshot *s, const size_t *order
 		uint64_t v = 0;
 		for (; k < s->n && same_backend(b, s->backends[order[k]]); k++)
 			v += backend_sum(s->backends[order[k]], off);
-		put(t, "%s{backend=\"%s\",name=\"%s\"} %llu\n", name, b->name, b->spec, (unsigned long long)v);
+		put(t, "%s{backend=\"%s\",name=\"%s\"} %llu\n", name, lab(b->name, 0), lab(b->spec, 1), (unsigned long long)v);
 	}
 }
 
@@ -276,7 +298,7 @@ page_metrics(struct rh_admin *a, struct text *t)
 						    LOCAL(responses) + c * sizeof(rh_stat));
 		for (size_t c = 0; c < RH_STATUS_CLASSES; c++)
 			put(t, "roundhouse_requests_total{backend=\"%s\",name=\"%s\",code=\"%s\"} %llu\n",
-			    b->name, b->spec, classes[c], (unsigned long long)v[c]);
+			    lab(b->name, 0), lab(b->spec, 1), classes[c], (unsigned long long)v[c]);
 	}
 	for (size_t c = 0; c < RH_STATUS_CLASSES; c++)
 		put(t, "roundhouse_requests_total{backend=\"\",name=\"\",code=\"%s\"} %llu\n", classes[c],
@@ -305,8 +327,8 @@ page_metrics(struct rh_admin *a, struct text *t)
 			continue;
 		unsigned st = atomic_load_explicit(&b->state, memory_order_relaxed);
 		for (unsigned i = 0; i < RH_BACKEND_STATES; i++)
-			put(t, "roundhouse_backend_state{backend=\"%s\",name=\"%s\",state=\"%s\"} %d\n", b->name,
-			    b->spec, rh_backend_state_name(i), i == st);
+			put(t, "roundhouse_backend_state{backend=\"%s\",name=\"%s\",state=\"%s\"} %d\n",
+			    lab(b->name, 0), lab(b->spec, 1), rh_backend_state_name(i), i == st);
 	}
 	header(t, "roundhouse_backend_transitions_total", "counter",
 	       "Times the backend entered each state.");
@@ -316,25 +338,30 @@ page_metrics(struct rh_admin *a, struct text *t)
 			continue;
 		for (unsigned i = 0; i < RH_BACKEND_STATES; i++)
 			put(t, "roundhouse_backend_transitions_total{backend=\"%s\",name=\"%s\",state=\"%s\"} %llu\n",
-			    b->name, b->spec, rh_backend_state_name(i),
+			    lab(b->name, 0), lab(b->spec, 1), rh_backend_state_name(i),
 			    (unsigned long long)atomic_load_explicit(&b->transitions[i], memory_order_relaxed));
 	}
 	header(t, "roundhouse_backend_weight", "gauge", "The backend's weight (0: draining).");
+	for (size_t k = 0; k < s->n; k++) {
+		const struct rh_backend *b = s->backends[order[k]];
+		if (k > 0 && same_backend(b, s->backends[order[k - 1]]))
+			continue;
+		put(t, "roundhouse_backend_weight{backend=\"%s\",name=\"%s\"} %u\n", lab(b->name, 0),
+		    lab(b->spec, 1), s->weights[order[k]]);
+	}
 	header(t, "roundhouse_upstream_connections", "gauge",
 	       "Upstream connections: active (an exchange in flight) and idle (pooled), by backend.");
 	for (size_t k = 0; k < s->n;) {
 		const struct rh_backend *b = s->backends[order[k]];
-		uint64_t weight = s->weights[order[k]], active = 0, idle = 0;
+		uint64_t active = 0, idle = 0;
 		for (; k < s->n && same_backend(b, s->backends[order[k]]); k++) {
 			active += rh_backend_inflight(s->backends[order[k]]);
 			idle += backend_sum(s->backends[order[k]], LOCAL(idle_count));
 		}
-		put(t, "roundhouse_backend_weight{backend=\"%s\",name=\"%s\"} %llu\n", b->name, b->spec,
-		    (unsigned long long)weight);
 		put(t, "roundhouse_upstream_connections{backend=\"%s\",name=\"%s\",state=\"active\"} %llu\n",
-		    b->name, b->spec, (unsigned long long)active);
+		    lab(b->name, 0), lab(b->spec, 1), (unsigned long long)active);
 		put(t, "roundhouse_upstream_connections{backend=\"%s\",name=\"%s\",state=\"idle\"} %llu\n",
-		    b->name, b->spec, (unsigned long long)idle);
+		    lab(b->name, 0), lab(b->spec, 1), (unsigned long long)idle);
 	}
 	free(order);
 
@@ -612,17 +639,26 @@ conn_event(struct rh_ep *ep, uint32_t events)
 	if (c->state == AS_READ) {
 		static const struct rh_http_limits lim = {
 			.max_head = HEAD_MAX, .max_uri = 1024, .max_headers = 32, .max_body = 0};
+		bool eof = false;
 		while (c->ep.readable && c->in_len < sizeof(c->in)) {
 			ssize_t n = rh_ep_read(&c->ep, c->in + c->in_len, sizeof(c->in) - c->in_len);
-			if (n == 0 || n == -2) {
+			if (n == -2) {
 				conn_close(c);
 				return;
+			}
+			if (n == 0) { /* a client that sent its request and shut its side: answer it */
+				eof = true;
+				break;
 			}
 			if (n < 0)
 				break;
 			c->in_len += (size_t)n;
 		}
 		int r = rh_http_parse_request(c->in, c->in_len, &lim, &c->a->req);
+		if (r == RH_HTTP_PARTIAL && eof) {
+			conn_close(c);
+			return;
+		}
 		if (r == RH_HTTP_PARTIAL && c->in_len < sizeof(c->in))
 			return;
 		if (r <= 0) {
@@ -649,7 +685,12 @@ conn_event(struct rh_ep *ep, uint32_t events)
 			c->out_off += (size_t)n;
 		}
 		if (c->out_off == c->out_len) {
+			/* what the client sent beyond the head is read away first: closing with unread
+			 * input would reset the connection and could lose the answer */
+			char sink[1024];
 			shutdown(c->ep.fd, SHUT_WR);
+			while (recv(c->ep.fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+				;
 			conn_close(c);
 		}
 	}
@@ -664,8 +705,12 @@ on_accept(struct rh_ep *ep, uint32_t events)
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(ep->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				rh_log_warn("admin: accept: %s", strerror(errno));
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+				/* out of descriptors: the level-triggered listener would spin; rest 1 s */
+				rh_log_warn("admin: accept: %s; pausing for a second", strerror(errno));
+				epoll_ctl(a->epfd, EPOLL_CTL_DEL, ep->fd, NULL);
+				a->paused_until = rh_clock_ms() + 1000;
+			}
 			return;
 		}
 		struct admin_conn *c = NULL;
@@ -714,6 +759,16 @@ admin_tick(void *arg, uint64_t now)
 		epoll_ctl(a->epfd, EPOLL_CTL_DEL, a->listener.fd, NULL);
 		close(a->listener.fd);
 		a->listener.fd = -1;
+		a->paused_until = 0;
+	}
+	if (a->paused_until) {
+		if (now >= a->paused_until) {
+			a->paused_until = 0;
+			if (rh_ep_watch(a->epfd, &a->listener, EPOLLIN) == -1)
+				rh_log_error("admin: epoll_ctl: %s", strerror(errno));
+		} else {
+			next = a->paused_until;
+		}
 	}
 	for (size_t k = 0; k < MAX_CONNS; k++) {
 		struct admin_conn *c = &a->conns[k];

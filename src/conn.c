@@ -588,6 +588,8 @@ conn_close(struct rh_conn *c)
 	if (c->state == CS_PROXY || c->state == CS_QUEUED)
 		exchange_end(c, EX_ABORTED);
 	rh_timer_cancel(&c->timer);
+	rh_stat_add(&w->stats.bytes_in, c->rx); /* read for an exchange that never began */
+	c->rx = 0;
 	rh_buf_put(&w->bufs, c->in);
 	rh_buf_put(&w->bufs, c->out);
 	c->in = c->out = NULL;
@@ -638,6 +640,7 @@ reply_local(struct rh_conn *c, int which)
 
 	c->status = (uint16_t)r->status;
 	c->local_which = (int8_t)which;
+	c->tx += r->len; /* counted now: the connection closes after it, with no exchange to count it */
 	exchange_end(c, EX_LOCAL);
 	c->local_iov = (struct iovec){(void *)r->text, r->len};
 	c->respq = (struct wq){.iov = &c->local_iov, .cnt = 1, .max = 1};
@@ -1395,6 +1398,8 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 	if (stale_pooled) {
 		/* once, on a fresh connection, as the pool's own business: no retry counted */
 		c->stale_retried = true;
+		rh_backend_unref(c->retry_from); /* the pool's business, not a retry away from <b> */
+		c->retry_from = NULL;
 		rh_timer_cancel(&c->timer); /* the next attempt gets its own connect deadline */
 		start_exchange(c, 0, true);
 		return true;
@@ -1582,7 +1587,7 @@ step_proxy(struct rh_conn *c)
 static enum step
 step_local(struct rh_conn *c)
 {
-	int r = wq_flush(&c->ep, &c->respq, &c->tx);
+	int r = wq_flush(&c->ep, &c->respq, NULL); /* counted by reply_local */
 
 	if (r == 1)
 		return ST_WAIT;
@@ -1741,10 +1746,9 @@ conn_drain(struct rh_worker *w)
 	for (struct rh_conn *c = w->conns, *next; c; c = next) {
 		next = c->next;
 		if (c->state == CS_READ_HEAD && (!c->in || rh_buf_len(c->in) == 0)) {
-			if (c->requests == 0) { /* connected, nothing sent yet: the header timer runs */
-				c->keep_alive = false;
-				continue;
-			}
+			/* also one that connected and sent nothing yet (a preconnect, a balancer's
+			 * TCP check): it must not hold the drain for client_header */
+			c->keep_alive = c->requests > 0 && c->keep_alive;
 			rh_timer_arm(&c->timer, &w->tq_idle, w->now); /* tq_idle is short now */
 		} else {
 			c->keep_alive = false;

@@ -694,9 +694,11 @@ install_backends(struct rh_health *h, const struct rh_config *cfg, struct rh_bac
 static void
 dns_arrived(struct rh_health *h)
 {
-	struct rh_resolver_round *r = rh_resolver_take(h->resolver);
+	struct rh_resolver_round *r;
 
-	if (!r)
+	if (!h->resolver) /* a reload stopped it; its last event was already fetched */
+		return;
+	if (!(r = rh_resolver_take(h->resolver)))
 		return;
 	if (h->in_round) {
 		/* the slots must not change under probes in flight: the newest round waits */
@@ -725,15 +727,33 @@ health_settings(struct rh_health *h, const struct rh_config *cfg)
 	h->probe_conf.host = cfg->health_host;
 	h->probe_conf.expect_lo = cfg->expect_lo;
 	h->probe_conf.expect_hi = cfg->expect_hi;
-	if (old_rise == h->rise && old_fall == h->fall)
-		return;
-	/* new rise/fall: a backend keeps its side (up: a full counter, else empty) */
+	/* new rise/fall: a backend keeps its side (up: a full counter, else empty); with type = none
+	 * nothing will probe again, so every backend is up, as adopt() makes new ones */
 	const struct rh_snapshot *s = live(h);
 	for (size_t i = 0; s && i < s->n; i++) {
 		struct rh_backend *b = s->backends[i];
-		if (b->adopted)
+		if (!b->adopted)
+			continue;
+		if (!h->probing) {
+			b->health_counter = h->rise + h->fall - 1;
+			b->seen_ok = true;
+		} else if (old_rise != h->rise || old_fall != h->fall) {
 			b->health_counter = b->health_counter >= old_rise ? h->rise + h->fall - 1 : 0;
+		}
 	}
+}
+
+/* Whether <a> and <b> resolve the same names the same way (the resolver can stay). */
+static bool
+same_resolving(const struct rh_config *a, const struct rh_config *b)
+{
+	if (a->resolve_ms != b->resolve_ms || a->n_names != b->n_names ||
+	    strcmp(a->resolver.text, b->resolver.text) != 0)
+		return false;
+	for (size_t i = 0; i < a->n_names; i++)
+		if (strcmp(a->names[i].host, b->names[i].host) != 0 || a->names[i].port != b->names[i].port)
+			return false;
+	return true;
 }
 
 /* The resolver for <cfg>'s names (a new one: names, interval or nameserver may have changed), or
@@ -816,11 +836,16 @@ reload_apply(struct rh_health *h, struct rh_config *cfg)
 	}
 	if (cfg->n_backends)
 		memcpy(confs, cfg->backends, cfg->n_backends * sizeof(*confs));
+	/* in force before the backends are installed: adopt() reads `initial` from h->cfg */
+	const struct rh_config *prev = h->cfg;
+	bool keep_resolver = same_resolving(prev, cfg);
+	h->cfg = cfg;
 	health_settings(h, cfg);
 	if (install_backends(h, cfg, confs, cfg->n_backends, "no longer in the configuration") == -1) {
 		free(confs);
 		free(failing);
-		health_settings(h, h->cfg);
+		h->cfg = prev;
+		health_settings(h, prev);
 		reload_record(h, false, "out of memory building the new snapshot");
 		rh_config_finish(cfg);
 		free(cfg);
@@ -835,8 +860,7 @@ reload_apply(struct rh_health *h, struct rh_config *cfg)
 		free(h->owned);
 	}
 	h->owned = cfg;
-	h->cfg = cfg;
-	if (resolver_for(h, cfg) == 0 && h->resolver)
+	if (!keep_resolver && resolver_for(h, cfg) == 0 && h->resolver)
 		for (size_t i = 0; i < cfg->n_names; i++)
 			if (cfg->names[i].unresolved[0]) {
 				rh_resolver_resolve_now(h->resolver);

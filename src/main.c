@@ -34,6 +34,7 @@
 #include "roundhouse/net.h"
 #include "roundhouse/notify.h"
 #include "roundhouse/runtime.h"
+#include "roundhouse/timer.h"
 #include "roundhouse/upgrade.h"
 #include "roundhouse/worker.h"
 
@@ -161,6 +162,30 @@ log_restart_needed(const struct rh_config *run, const struct rh_config *next)
 			    "ones without a refused connection");
 }
 
+/* The upstream TLS settings need a restart (the TLS context is built at start): the reloaded config
+ * carries the running ones, so backends it adds get the same SNI and checks the same warnings as
+ * those that stay. 0, or -1 when memory ran out. */
+static int
+keep_running_tls(const struct rh_config *run, struct rh_config *next)
+{
+	char *sni = run->sni ? strdup(run->sni) : NULL;
+	char *ca = run->ca_file ? strdup(run->ca_file) : NULL;
+
+	if ((run->sni && !sni) || (run->ca_file && !ca)) {
+		free(sni);
+		free(ca);
+		return -1;
+	}
+	free(next->sni);
+	free(next->ca_file);
+	next->sni = sni;
+	next->ca_file = ca;
+	next->tls = run->tls;
+	next->verify = run->verify;
+	next->health_tls = run->health_tls;
+	return 0;
+}
+
 /* SIGHUP or POST /reload: read and check the file in this thread (names resolve here, never on a
  * worker or the control thread); hand a good config to the control thread, report a bad one. */
 static void
@@ -186,9 +211,20 @@ reload(const char *path, const struct rh_config *running, struct rh_health *h)
 			rh_log_warn("reload: %s:%u: upstream.backend: %s; applied without it, resolving it "
 				    "again until it resolves", path, next->names[i].line, next->names[i].unresolved);
 	log_restart_needed(running, next);
+	if (keep_running_tls(running, next) == -1) {
+		rh_log_error("reload: out of memory; keeping the running configuration");
+		rh_health_reload_failed(h, "out of memory");
+		rh_config_finish(next);
+		free(next);
+		return;
+	}
 	rh_log_set_level((enum rh_log_level)next->log_level);
 	rh_health_reload(h, next); /* the control thread owns it from here */
 }
+
+/* How long a new process that has the listeners may take to say it serves (it loads its config and
+ * resolves names first), before the old one stops waiting for it. */
+#define UPGRADE_READY_S 60
 
 /* SIGUSR2: starts the new binary (the same path, the same arguments) with --upgrade-from this pid;
  * it takes the listeners over through the upgrade socket. Returns its pid, or -1. */
@@ -500,6 +536,7 @@ main(int argc, char **argv)
 	unsigned n_init = 0, n_started = 0;
 	int sig_fd = -1, upgrade_fd = -1, handover_fd = -1, new_process_fd = -1;
 	pid_t child = 0;
+	uint64_t handover_deadline = 0;
 	bool upgraded = false;
 	time_t started = time(NULL);
 
@@ -541,8 +578,10 @@ main(int argc, char **argv)
 		}
 	}
 	workers = calloc(cfg.threads, sizeof(*workers));
-	if (!workers || rh_conn_global_init() == -1)
-		goto out_pool;
+	if (!workers || rh_conn_global_init() == -1) {
+		rh_log_error("out of memory");
+		goto out_workers;
+	}
 	for (; n_init < cfg.threads; n_init++) {
 		if (rh_worker_init(&workers[n_init], n_init, &srv, err, sizeof(err)) == -1) {
 			rh_log_error("%s", err);
@@ -647,7 +686,19 @@ main(int argc, char **argv)
 			{.fd = upgrade_fd, .events = POLLIN},
 			{.fd = new_process_fd, .events = POLLIN},
 		};
-		if (poll(p, 3, -1) == -1) {
+		int wait_ms = -1;
+		if (new_process_fd != -1) { /* a new process that never says ready must not block upgrades */
+			uint64_t now = rh_clock_ms();
+			if (now >= handover_deadline) {
+				rh_log_error("upgrade: the new process did not become ready within %d s; this one "
+					     "goes on serving", UPGRADE_READY_S);
+				close(new_process_fd);
+				new_process_fd = -1;
+				continue;
+			}
+			wait_ms = (int)(handover_deadline - now);
+		}
+		if (poll(p, 3, wait_ms) == -1) {
 			if (errno == EINTR)
 				continue;
 			rh_log_error("poll: %s; stopping", strerror(errno));
@@ -684,6 +735,7 @@ main(int argc, char **argv)
 					rh_log_error("upgrade: %s", fds ? err : "out of memory");
 				else
 					rh_log_info("upgrade: handed %zu listening socket(s) to a new process", n);
+				handover_deadline = rh_clock_ms() + UPGRADE_READY_S * 1000;
 				free(fds);
 			}
 		}

@@ -77,3 +77,17 @@ rh_clock_us(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
+
+void
+rh_timer_queue_set_duration(struct rh_timer_queue *q, uint32_t duration_ms, uint64_t now)
+{
+	uint32_t old = q->duration_ms;
+
+	q->duration_ms = duration_ms;
+	if (duration_ms >= old)
+		return;
+	/* min(deadline, now + d) of a non-decreasing list is non-decreasing: the order holds */
+	for (struct rh_timer *t = q->head.next; t != &q->head; t = t->next)
+		if (t->deadline > now + duration_ms)
+			t->deadline = now + duration_ms;
+}

@@ -2,6 +2,7 @@
 #include "roundhouse/upgrade.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -193,8 +194,18 @@ rh_upgrade_fetch(pid_t old, struct rh_inherited **fds, size_t *n, char *err, siz
 			 errno == ECONNREFUSED ? " (is it a roundhouse process with this pid?)" : "");
 		goto fail;
 	}
-	struct timeval tv = {.tv_sec = FETCH_MS / 1000};
-	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	/* the abstract name is anybody's to bind: only a process of this user (or root), with the
+	 * pid asked for, is trusted with our listeners' places */
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == -1 || cred.pid != old ||
+	    (cred.uid != getuid() && cred.uid != 0)) {
+		snprintf(err, errlen, "--upgrade-from %ld: the socket @%s belongs to pid %ld uid %ld, not "
+				      "to that process", (long)old, sa.sun_path + 1, (long)cred.pid, (long)cred.uid);
+		goto fail;
+	}
+	/* non-blocking from here: recv_record waits at most FETCH_MS for each message */
+	fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
 	for (;;) {
 		struct record r;
 		int fd;
@@ -203,8 +214,11 @@ rh_upgrade_fetch(pid_t old, struct rh_inherited **fds, size_t *n, char *err, siz
 				 strerror(errno));
 			goto fail;
 		}
-		if (r.type == REC_END)
+		if (r.type == REC_END) {
+			if (fd >= 0)
+				close(fd);
 			break;
+		}
 		if (r.type != REC_FD || fd < 0 || r.kind > RH_INHERITED_ADMIN || count == MAX_FDS) {
 			if (fd >= 0)
 				close(fd);

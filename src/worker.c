@@ -226,8 +226,8 @@ start_draining(struct rh_worker *w)
 {
 	w->draining = true;
 	w->drain_deadline = w->now + w->srv->cfg->shutdown_ms;
-	if (w->tq_idle.duration_ms > RH_DRAIN_IDLE_MS)
-		w->tq_idle.duration_ms = RH_DRAIN_IDLE_MS; /* idle keep-alive clients: one last chance */
+	if (w->tq_idle.duration_ms > RH_DRAIN_IDLE_MS) /* idle keep-alive clients: one last chance */
+		rh_timer_queue_set_duration(&w->tq_idle, RH_DRAIN_IDLE_MS, w->now);
 	/* stop accepting: with SO_REUSEPORT the kernel sends new connections to the other
 	 * listeners of the group until they are closed too */
 	for (size_t i = 0; i < w->n_listeners; i++)
@@ -249,15 +249,19 @@ apply_generation(struct rh_worker *w)
 {
 	const struct rh_settings *st = &w->snap->settings;
 
+	uint64_t now = w->now;
+
 	w->generation = w->snap->generation;
-	w->tq_header.duration_ms = st->client_header_ms;
-	w->tq_client_body.duration_ms = st->client_header_ms;
-	w->tq_idle.duration_ms = w->draining && st->idle_ms > RH_DRAIN_IDLE_MS ? RH_DRAIN_IDLE_MS : st->idle_ms;
-	w->tq_send.duration_ms = st->idle_ms;
-	w->tq_connect.duration_ms = st->connect_ms;
-	w->tq_upstream.duration_ms = st->upstream_read_ms;
-	w->tq_pool.duration_ms = st->idle_ms;
-	w->tq_queue.duration_ms = st->queue_timeout_ms;
+	/* a reload may shorten one: the timers already armed follow (rh_timer_queue_set_duration) */
+	rh_timer_queue_set_duration(&w->tq_header, st->client_header_ms, now);
+	rh_timer_queue_set_duration(&w->tq_client_body, st->client_header_ms, now);
+	rh_timer_queue_set_duration(&w->tq_idle, w->draining && st->idle_ms > RH_DRAIN_IDLE_MS
+							 ? RH_DRAIN_IDLE_MS : st->idle_ms, now);
+	rh_timer_queue_set_duration(&w->tq_send, st->idle_ms, now);
+	rh_timer_queue_set_duration(&w->tq_connect, st->connect_ms, now);
+	rh_timer_queue_set_duration(&w->tq_upstream, st->upstream_read_ms, now);
+	rh_timer_queue_set_duration(&w->tq_pool, st->idle_ms, now);
+	rh_timer_queue_set_duration(&w->tq_queue, st->queue_timeout_ms, now);
 	w->srv->hooks->generation(w);
 }
 

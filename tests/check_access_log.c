@@ -33,6 +33,7 @@ static struct rh_access_buf buf;
 static void
 setup(void)
 {
+	memset(&buf, 0, sizeof(buf));
 	ck_assert_int_eq(rh_access_buf_init(&buf, 4096), 0);
 }
 

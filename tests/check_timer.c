@@ -49,6 +49,31 @@ START_TEST(test_expiry_order_and_next)
 }
 END_TEST
 
+/* A reload shortens a timeout from 60 s to 5 s: the timers already armed must not keep the 60 s (the
+ * queue is a FIFO, so one old deadline would hold back every new timer behind it). */
+START_TEST(test_shorter_duration_applies_to_armed_timers)
+{
+	struct rh_timer_queue q;
+	struct owner o[3];
+
+	setup_owners(o, 3);
+	rh_timer_queue_init(&q, 60000, false);
+	rh_timer_arm(&o[0].t, &q, 0);     /* due at 60000 */
+	rh_timer_arm(&o[1].t, &q, 1000);  /* due at 61000 */
+	rh_timer_queue_set_duration(&q, 5000, 2000);
+	rh_timer_arm(&o[2].t, &q, 2000);  /* due at 7000, behind the other two */
+	ck_assert_int_eq(rh_timer_queue_run(&q, 6999), 1);
+	ck_assert_int_eq(n_fired, 0);
+	ck_assert_int_eq(rh_timer_queue_run(&q, 7000), -1);
+	ck_assert_int_eq(n_fired, 3);
+	ck_assert_int_eq(fired[2], 2);
+	/* longer again: only timers armed from now on wait longer */
+	rh_timer_queue_set_duration(&q, 60000, 8000);
+	rh_timer_arm(&o[0].t, &q, 8000);
+	ck_assert_int_eq(rh_timer_queue_run(&q, 8000), 60000);
+}
+END_TEST
+
 START_TEST(test_cancel_and_rearm_moves_between_queues)
 {
 	struct rh_timer_queue a, b;
@@ -125,6 +150,7 @@ main(void)
 	tcase_add_test(tc, test_cancel_and_rearm_moves_between_queues);
 	tcase_add_test(tc, test_touch_only_on_idle_style_queues);
 	tcase_add_test(tc, test_rearm_in_callback);
+	tcase_add_test(tc, test_shorter_duration_applies_to_armed_timers);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

@@ -53,7 +53,8 @@ struct rh_access_buf {
 	atomic_uint_fast64_t dropped; /* lines lost: write failed (full disk, EIO...) or line too long */
 };
 
-/* Allocates <cap> bytes (e.g. 64 KiB; the longest line accepted). 0, or -1 (cap 0, no memory). */
+/* Allocates <cap> bytes (e.g. 64 KiB; the longest line accepted). 0, or -1 (cap 0, no memory).
+ * The counters are not touched: <b> starts zeroed (a worker's is, with the worker). */
 int rh_access_buf_init(struct rh_access_buf *b, size_t cap);
 
 /* Frees the data; does not flush (call rh_access_log_flush first). NULL ok. */

@@ -26,6 +26,12 @@ struct rh_timer_queue {
 
 void rh_timer_queue_init(struct rh_timer_queue *q, uint32_t duration_ms, bool touch_on_activity);
 
+/* A new duration for <q> (a reload changed a timeout). A shorter one also pulls the deadlines of
+ * the timers already queued in to now + duration, which keeps the list in deadline order (and the
+ * new timeout honoured at once); a longer one applies to timers armed from now on. O(n) only when
+ * it shrinks. */
+void rh_timer_queue_set_duration(struct rh_timer_queue *q, uint32_t duration_ms, uint64_t now);
+
 /* (Re)arms <t> on <q> with deadline now + q->duration_ms, moving it from any other queue. */
 void rh_timer_arm(struct rh_timer *t, struct rh_timer_queue *q, uint64_t now);
 
