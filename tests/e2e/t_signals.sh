@@ -47,3 +47,20 @@ grep -q "Quit: stopping" "$PROXY_LOG" || fail "SIGQUIT was not logged as a stop"
 totals=$(grep -o 'totals: .*' "$PROXY_LOG" || true)
 assert_contains "$totals" "7 requests (5 answered by a backend, 2 by the proxy, 0 cut off)" "exit totals count every request"
 pass "SIGQUIT stops gracefully; $totals"
+
+# [server] user/group: started as root, it serves as the account after binding (tests run as root
+# in CI; elsewhere the switch cannot be shown)
+if [[ $(id -u) == 0 ]] && id nobody >/dev/null 2>&1; then
+    alloc_port PX2
+    INI_SERVER_EXTRA="user = nobody
+group = $(id -gn nobody)" write_ini "$E2E_TMP/rh-user.ini" "$PX2" "$PA"
+    start_proxy "$E2E_TMP/rh-user.ini" proxy-user
+    _switched() { grep -q "running as uid $(id -u nobody) gid $(id -g nobody)" "$PROXY_LOG"; }
+    wait_until 3 _switched || fail "no 'running as uid' line"
+    uids=$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$PROXY_PID/status")
+    assert_eq "$uids" "$(id -u nobody) $(id -u nobody) $(id -u nobody) $(id -u nobody)" "real, effective, saved and fs uid"
+    req "http://127.0.0.1:$PX2/"
+    assert_status 200 "a request to the proxy running as nobody"
+    stop_pid "$PROXY_PID" TERM 10
+    pass "[server] user = nobody: every uid is $(id -u nobody) after binding, and it serves"
+fi
