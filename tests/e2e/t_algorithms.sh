@@ -6,7 +6,7 @@
 #  2. random, weights 5,1,1, two workers: over 700 requests A gets 5/7 (+-7 points), B and C 1/7
 #     (+-6 points) each.
 #  3. least_conn: backend S answers every request after 200 ms (origin --delay-ms), B and C at once;
-#     8 concurrent keep-alive clients for 3 s: S gets fewer requests than B and than C (far fewer:
+#     8 concurrent keep-alive clients for 1.5 s: S gets fewer requests than B and than C (far fewer:
 #     under a quarter of either).
 #     The same load under round_robin gives S about a third of the requests.
 #  4. consistent_hash, hash_key = uri, backends A-D: 40 URIs land on the same backend every time,
@@ -169,11 +169,12 @@ pass "random 5,1,1 (2 workers): A/B/C = $na/$nb/$nc of 700 ($(awk -v a="$na" -v 
 
 t0=$(now_ms)
 declare -A LOAD=()
+LOAD_S=1.5 # seconds of load per algorithm
 for alg in least_conn round_robin; do
     alloc_port PX
     INI_THREADS=2 INI_ALGORITHM=$alg write_ini "$E2E_TMP/$alg.ini" "$PX" "$PS $PB $PC"
     start_proxy "$E2E_TMP/$alg.ini" "proxy-$alg"
-    out=$(client load "$PX" 8 3 /)
+    out=$(client load "$PX" 8 "$LOAD_S" /)
     log "$alg: $(tr '\n' ' ' <<<"$out")"
     tail -n 1 <<<"$out" | grep -q '^non200=0 errors=0$' || fail "$alg under load: $(tail -n 1 <<<"$out")"
     LOAD[$alg]=$(head -n 1 <<<"$out")
@@ -189,7 +190,7 @@ assert_ge "$rt" 60 "round_robin under load: requests answered ($rr)"
 ((s < b && s < c)) || fail "least_conn: slow S got $s, not fewer than B ($b) and C ($c)"
 # and far fewer (typically under a hundredth; a quarter leaves room for slow sanitizer builds)
 ((s * 4 < b && s * 4 < c)) || fail "least_conn: slow S got $s, not under a quarter of B ($b) and C ($c)"
-pass "least_conn, S slow (200 ms), 8 clients x 3 s: S/B/C = $s/$b/$c; round_robin on the same: S/B/C = $rs/$rb/$rc (S $((rs * 100 / rt))%) ($(($(now_ms) - t0)) ms)"
+pass "least_conn, S slow (200 ms), 8 clients x $LOAD_S s: S/B/C = $s/$b/$c; round_robin on the same: S/B/C = $rs/$rb/$rc (S $((rs * 100 / rt))%) ($(($(now_ms) - t0)) ms)"
 
 # ---------------------------------------------------------------- 4. consistent_hash, hash_key = uri
 

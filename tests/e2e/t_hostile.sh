@@ -15,9 +15,11 @@ alloc_port PDEAD
 alloc_port PX
 start_origin A "$PA"
 start_origin B "$PB" --idle-close-ms 50
-INI_CLIENT_HEADER=1s INI_IDLE=2s INI_UPSTREAM_READ=2s write_ini "$E2E_TMP/rh.ini" "$PX" "$PA $PB $PDEAD"
+INI_CLIENT_HEADER=1s INI_IDLE=1s INI_UPSTREAM_READ=2s write_ini "$E2E_TMP/rh.ini" "$PX" "$PA $PB $PDEAD"
 start_proxy "$E2E_TMP/rh.ini"
-sleep 0.5 # the dead port is found down
+# the dead port is found down (the first probe round; at most 0.5 s, as the fixed sleep was)
+_dead_down() { grep -q "backend 127\.0\.0\.1:$PDEAD down" "$PROXY_LOG"; }
+wait_until 0.5 _dead_down || true
 
 wrk -t1 -c8 -d6s "http://127.0.0.1:$PX/" >"$E2E_TMP/wrk.out" 2>&1 &
 wrk_pid=$!

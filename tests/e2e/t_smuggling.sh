@@ -66,17 +66,24 @@ PX=${PXP[main]}
 # ---------------------------------------------------------------- clients
 
 # cl PORT [client args] SEGMENT...: one client connection. Sets OUT, ST (first final status or
-# "none"), ENDW (closed|reset|timeout|count|connect-failed), RBODY (first body, escaped).
-OUT="" ST="" ENDW="" RBODY=""
+# "none"), ENDW (closed|reset|timeout|count|connect-failed), RBODY (first body, escaped), RCONN (the
+# recorder connection of the first response). Parsed in bash (no sed per field: ~100 clients here).
+OUT="" ST="" ENDW="" RBODY="" RCONN=""
 cl() {
-    local port=$1
+    local port=$1 l st_set=0 body_set=0 conn_set=0
     shift
     drv client --port "$port" "$@"
     OUT=${DRV_OUT%$'\n'}
-    ST=$(sed -n 's/^RESPONSE \([0-9]*\) .*/\1/p' <<<"$OUT" | head -n1)
+    ST="" ENDW="" RBODY="" RCONN=""
+    local re_st='^RESPONSE ([0-9]*) ' re_end='^END ([a-z-]*) '
+    local re_body='^RESPONSE [0-9]* conn=[^ ]* len=[0-9]* body=(.*)$' re_conn='^RESPONSE [0-9]* conn=([^ ]*) '
+    while IFS= read -r l; do
+        if ((!st_set)) && [[ $l =~ $re_st ]]; then ST=${BASH_REMATCH[1]} st_set=1; fi
+        if [[ $l =~ $re_end ]]; then ENDW=${BASH_REMATCH[1]}; fi # the last one
+        if ((!body_set)) && [[ $l =~ $re_body ]]; then RBODY=${BASH_REMATCH[1]} body_set=1; fi
+        if ((!conn_set)) && [[ $l =~ $re_conn ]]; then RCONN=${BASH_REMATCH[1]} conn_set=1; fi
+    done <<<"$OUT"
     ST=${ST:-none}
-    ENDW=$(sed -n 's/^END \([a-z-]*\) .*/\1/p' <<<"$OUT" | tail -n1)
-    RBODY=$(sed -n 's/^RESPONSE [0-9]* conn=[^ ]* len=[0-9]* body=//p' <<<"$OUT" | head -n1)
 }
 
 # other_client TAG [PORT]: a new connection B sends GET /b-N and must get exactly its response
@@ -86,7 +93,7 @@ other_client() {
     local tag=$1 port=${2:-$PX}
     BN=$((BN + 1))
     cl "$port" --timeout 3 "GET /b-$BN HTTP/1.1\r\nHost: b\r\n\r\n"
-    B_CONN=$(sed -n 's/^RESPONSE [0-9]* conn=\([^ ]*\) .*/\1/p' <<<"$OUT" | head -n1)
+    B_CONN=$RCONN
     local want="resp for GET /b-$BN\\n"
     if [[ $ST == 200 && $RBODY == "$want" ]]; then
         ok "$tag: then client B gets its own response (GET /b-$BN)"

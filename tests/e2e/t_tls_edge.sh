@@ -169,7 +169,7 @@ pass "stalled handshakes (nothing, partial ClientHello) closed after ~1 s"
 for mode in keep-alive close; do
     hdr=()
     [[ $mode == close ]] && hdr=(-H 'Connection: close')
-    wout=$(timeout 30 wrk -t2 -c16 -d2s --timeout 5s "${hdr[@]}" "https://127.0.0.1:$PT/" 2>&1) ||
+    wout=$(timeout 30 wrk -t2 -c16 -d1s --timeout 5s "${hdr[@]}" "https://127.0.0.1:$PT/" 2>&1) ||
         fail "wrk over https ($mode) failed: $wout"
     total=$(awk '/requests in/ { print $1 }' <<<"$wout")
     assert_match "$total" '^[0-9]+$' "wrk over https ($mode): request count"
@@ -191,7 +191,7 @@ pass "plain listen and listen_tls in one process, each speaking only its protoco
 
 # ---- 50 MiB through listen_tls
 "$ORIGIN_BIN" --pattern "$BIG" >"$E2E_TMP/big.bin"
-big_sha=$(sha256sum <"$E2E_TMP/big.bin" | cut -d' ' -f1)
+big_sha=$(sha256sum <"$E2E_TMP/big.bin" | cut -d' ' -f1) # = pattern_sha "$BIG", computed once
 big_digest=$("$ORIGIN_BIN" --digest <"$E2E_TMP/big.bin")
 req "$HS/sink" --cacert "$CA" --resolve "localhost:$PT:127.0.0.1" --max-time 90 -H 'Expect:' --data-binary @"$E2E_TMP/big.bin"
 assert_status 200 "50 MiB upload over the TLS edge"
@@ -207,7 +207,7 @@ download_sha() { # WHAT URL [CURL ARGS]: status must be 200; prints the body's s
     sha256sum <"$E2E_TMP/dl.bin" | cut -d' ' -f1
 }
 sha=$(download_sha "50 MiB download over the TLS edge" "$HS/bytes?n=$BIG")
-assert_eq "$sha" "$(pattern_sha "$BIG")" "50 MiB /bytes over the TLS edge: sha256"
+assert_eq "$sha" "$big_sha" "50 MiB /bytes over the TLS edge: sha256"
 pass "50 MiB download through listen_tls intact"
 sha=$(download_sha "50 MiB echo over the TLS edge (full-duplex)" "$HS/echo" -H 'Expect:' --data-binary @"$E2E_TMP/big.bin")
 assert_eq "$sha" "$big_sha" "50 MiB /echo over the TLS edge: sha256"

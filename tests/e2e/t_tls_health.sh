@@ -17,7 +17,10 @@ LOG_EXPIRE='expir'                         # "backend ADDR certificate expires i
 make_certs
 CA=$CERTS/ca.pem
 TLS_UPSTREAM=("tls = true" "sni = backend.test" "verify = true" "ca_file = $CA" "host_header = backend.test")
-export INI_HC_FREQUENCY=1s INI_HC_TIMEOUT=1s # a TLS probe needs more than write_ini's 100 ms on a loaded machine
+# a TLS probe needs more than write_ini's 100 ms on a loaded machine; the waits below for probes that
+# must (or must not) happen are counted in probe periods of HC_MS
+HC_MS=500
+export INI_HC_FREQUENCY=${HC_MS}ms INI_HC_TIMEOUT=1s
 
 # lines LOG ADDR ERE: lines of LOG naming ADDR (followed by a non-digit) and matching ERE
 lines() {
@@ -55,10 +58,10 @@ pass "10 requests all went to the healthy TLS backend"
 
 # the probes of A complete TLS handshakes (they send no request, so only the raw count shows them)
 h0=$(raw_tls_full "$PA")
-sleep_ms 3100
+sleep_ms $((HC_MS * 31 / 10))
 h1=$(raw_tls_full "$PA")
-log "TLS origin A: $h0 -> $h1 full handshakes in 3.1 s (one of them our own /stats)"
-assert_ge "$((h1 - h0))" 3 "handshakes completed with the TLS backend in 3.1 s of 1 s probes (+1 for /stats)"
+log "TLS origin A: $h0 -> $h1 full handshakes in 3.1 probe periods of $HC_MS ms (one of them our own /stats)"
+assert_ge "$((h1 - h0))" 3 "handshakes completed with the TLS backend in 3.1 periods of $HC_MS ms probes (+1 for /stats)"
 [[ -z $(lines "$PROXY_LOG" "127.0.0.1:$PA" "$LOG_DOWN") ]] ||
     fail "the TLS backend was marked down: $(lines "$PROXY_LOG" "127.0.0.1:$PA" "$LOG_DOWN")"
 pass "the TLS backend stays up; its probes complete TLS handshakes"
@@ -71,7 +74,7 @@ start_proxy "$E2E_TMP/expiry.ini" proxy-expiry
 wait_until 5 has_line "$PROXY_LOG" "127.0.0.1:$PC" "$LOG_EXPIRE" ||
     fail "no warning within 5 s that the certificate of 127.0.0.1:$PC expires in 3 days (cert_warn_days 14)"
 pass "expiry warned (default cert_warn_days 14, tls from upstream): $(lines "$PROXY_LOG" "127.0.0.1:$PC" "$LOG_EXPIRE" | head -n1 | sed 's/.* roundhouse//')"
-sleep_ms 1500
+sleep_ms $((HC_MS * 3 / 2))
 [[ -z $(lines "$PROXY_LOG" "127.0.0.1:$PA" "$LOG_EXPIRE") ]] ||
     fail "a certificate valid for 30 days was warned about: $(lines "$PROXY_LOG" "127.0.0.1:$PA" "$LOG_EXPIRE")"
 for i in 1 2; do
@@ -83,7 +86,7 @@ pass "a certificate valid for 30 days is not warned about; the expiring one stil
 alloc_port PZ
 INI_HC_EXTRA="cert_warn_days = 2" write_ini "$E2E_TMP/warn2.ini" "$PZ" "$PC" "${TLS_UPSTREAM[@]}"
 start_proxy "$E2E_TMP/warn2.ini" proxy-warn2
-sleep_ms 2600
+sleep_ms $((HC_MS * 26 / 10))
 [[ -z $(lines "$PROXY_LOG" "127.0.0.1:$PC" "$LOG_EXPIRE") ]] ||
     fail "cert_warn_days = 2 warned about a certificate valid for 3 days: $(lines "$PROXY_LOG" "127.0.0.1:$PC" "$LOG_EXPIRE")"
 req "http://127.0.0.1:$PZ/"
@@ -99,7 +102,7 @@ INI_HC_EXTRA="tls = false" write_ini "$E2E_TMP/plain-probes.ini" "$PW" "$PA $PB 
 start_proxy "$E2E_TMP/plain-probes.ini" proxy-plain-probes
 wait_until 5 has_line "$PROXY_LOG" "127.0.0.1:$PDEAD" "$LOG_DOWN" ||
     fail "health probes with tls = false did not mark the closed port 127.0.0.1:$PDEAD down within 5 s"
-sleep_ms 2200
+sleep_ms $((HC_MS * 22 / 10))
 [[ -z $(lines "$PROXY_LOG" "127.0.0.1:$PB" "$LOG_DOWN") ]] ||
     fail "tls = false: the plain backend was marked down: $(lines "$PROXY_LOG" "127.0.0.1:$PB" "$LOG_DOWN")"
 [[ -z $(lines "$PROXY_LOG" "127.0.0.1:$PA" "$LOG_DOWN") ]] ||

@@ -100,7 +100,7 @@ pass "upstream TLS connections reused: $a1 connections for 60 requests"
 
 # ---- 50 MiB over TLS upstream: upload (digest at the origin), download, full-duplex echo
 "$ORIGIN_BIN" --pattern "$BIG" >"$E2E_TMP/big.bin"
-big_sha=$(sha256sum <"$E2E_TMP/big.bin" | cut -d' ' -f1)
+big_sha=$(sha256sum <"$E2E_TMP/big.bin" | cut -d' ' -f1) # = pattern_sha "$BIG", computed once
 big_digest=$("$ORIGIN_BIN" --digest <"$E2E_TMP/big.bin")
 
 req "$U/sink" --max-time 90 -H 'Expect:' --data-binary @"$E2E_TMP/big.bin"
@@ -117,7 +117,7 @@ download_sha() { # WHAT URL [CURL ARGS]: status must be 200; prints the body's s
     sha256sum <"$E2E_TMP/dl.bin" | cut -d' ' -f1
 }
 sha=$(download_sha "50 MiB download over TLS upstream" "$U/bytes?n=$BIG")
-assert_eq "$sha" "$(pattern_sha "$BIG")" "50 MiB /bytes over TLS upstream: sha256"
+assert_eq "$sha" "$big_sha" "50 MiB /bytes over TLS upstream: sha256"
 pass "50 MiB download over TLS upstream intact"
 
 sha=$(download_sha "50 MiB chunked download over TLS upstream" "$U/chunked?n=$BIG")
@@ -129,7 +129,7 @@ req "$US/sink" "${TLS_BOTH[@]}" --max-time 90 -H 'Expect:' --data-binary @"$E2E_
 assert_status 200 "50 MiB upload over TLS on both sides"
 assert_eq "$BODY" "$big_digest" "50 MiB upload over TLS on both sides: length and digest seen by the origin"
 sha=$(download_sha "50 MiB download over TLS on both sides" "$US/bytes?n=$BIG" "${TLS_BOTH[@]}")
-assert_eq "$sha" "$(pattern_sha "$BIG")" "50 MiB /bytes over TLS on both sides: sha256"
+assert_eq "$sha" "$big_sha" "50 MiB /bytes over TLS on both sides: sha256"
 pass "50 MiB up and down with TLS on both sides (client and backend) intact"
 
 sha=$(download_sha "50 MiB echo over TLS upstream (full-duplex)" "$U/echo" -H 'Expect:' --data-binary @"$E2E_TMP/big.bin")
