@@ -30,6 +30,12 @@ rh_buf_get(struct rh_buf_pool *pool)
 }
 
 struct rh_buf *
+rh_buf_get_body(struct rh_buf_pool *pool)
+{
+	return list_get(&pool->body, RH_BUF_BODY_SIZE);
+}
+
+struct rh_buf *
 rh_buf_get_small(struct rh_buf_pool *pool)
 {
 	return list_get(&pool->small, RH_BUF_SMALL);
@@ -50,7 +56,9 @@ rh_buf_put(struct rh_buf_pool *pool, struct rh_buf *b)
 {
 	if (!b)
 		return;
-	struct rh_buf_list *l = b->cap == RH_BUF_SIZE ? &pool->large : &pool->small;
+	struct rh_buf_list *l = b->cap == RH_BUF_SIZE	   ? &pool->large
+				: b->cap == RH_BUF_BODY_SIZE ? &pool->body
+							     : &pool->small;
 	if (l->n_free >= l->max_free) {
 		free(b);
 		return;
@@ -76,6 +84,7 @@ rh_buf_pool_finish(struct rh_buf_pool *pool)
 {
 	list_finish(&pool->large);
 	list_finish(&pool->small);
+	list_finish(&pool->body);
 }
 
 void
@@ -96,7 +105,7 @@ rh_buf_grow(struct rh_buf_pool *pool, struct rh_buf **bp)
 {
 	struct rh_buf *small = *bp, *large;
 
-	if (small->cap == RH_BUF_SIZE)
+	if (small->cap >= RH_BUF_SIZE) /* a large or a body buffer */
 		return true;
 	if (!(large = rh_buf_get(pool)))
 		return false;

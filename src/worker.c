@@ -62,6 +62,7 @@ rh_worker_init(struct rh_worker *w, unsigned id, struct rh_server *srv, char *er
 	w->now = rh_clock_ms();
 	w->bufs.large.max_free = 1024;
 	w->bufs.small.max_free = 4096;
+	w->bufs.body.max_free = 64; /* 4 MiB kept per worker at most */
 
 	/* durations come from the snapshot's settings, at the first loop turn (apply_generation),
 	 * before any timer is armed */

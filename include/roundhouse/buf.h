@@ -12,6 +12,9 @@
 #define RH_BUF_SIZE 16384      /* large buffer's data: also the largest request or response head */
 #define RH_BUF_SMALL_ALLOC 1024 /* a small buffer's whole allocation, header included (nginx starts
 				  * a head in 1 KiB too) */
+#define RH_BUF_BODY_SIZE 65536  /* a body buffer: a response body larger than a large buffer streams
+				  * through one, so a 64 KiB body takes one read and one write, not
+				  * four of each */
 
 struct rh_buf {
 	size_t start; /* first byte not yet consumed */
@@ -30,12 +33,15 @@ struct rh_buf_list {
 };
 
 struct rh_buf_pool {
-	struct rh_buf_list large, small;
+	struct rh_buf_list large, small, body;
 };
 
 /* A large (RH_BUF_SIZE) buffer with start == end == 0, or NULL when memory ran out. Owning worker
  * thread only. */
 struct rh_buf *rh_buf_get(struct rh_buf_pool *pool);
+
+/* A body (RH_BUF_BODY_SIZE) buffer, likewise. */
+struct rh_buf *rh_buf_get_body(struct rh_buf_pool *pool);
 
 /* A small (RH_BUF_SMALL) buffer, likewise. */
 struct rh_buf *rh_buf_get_small(struct rh_buf_pool *pool);
@@ -56,7 +62,7 @@ static inline size_t rh_buf_room(const struct rh_buf *b) { return b->cap - b->en
 void rh_buf_compact(struct rh_buf *b);
 
 /* Replaces the small buffer *<bp> by a large one holding its unconsumed bytes (at the front). Returns
- * false when memory ran out (*<bp> is then unchanged). A large buffer is left as it is. */
+ * false when memory ran out (*<bp> is then unchanged). A large or body buffer is left as it is. */
 bool rh_buf_grow(struct rh_buf_pool *pool, struct rh_buf **bp);
 
 #endif

@@ -143,6 +143,25 @@ out=$("${CURL[@]}" -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
 assert_eq "$(tr '\n' ' ' <<<"$out")" "204 1 0 304 0 0 204 0 0 200 0 7 " "204/304 without body on one kept-alive connection (code connects size)"
 pass "204 and 304 carry no body, connection reused"
 
+# ---- bodies around the buffer sizes: a response reads into a 16 KiB buffer and moves to a 64 KiB
+# body buffer when more than that is still to come; every framing, byte for byte
+for n in 0 1 16383 16384 16385 65535 65536 65537 1048576; do
+    want=$(pattern_sha "$n")
+    for kind in bytes chunked close; do
+        sha=$(download_sha "/$kind?n=$n" "$U/$kind?n=$n")
+        assert_eq "$sha" "$want" "/$kind?n=$n through the proxy: sha256"
+    done
+done
+# one keep-alive connection: large, tiny, large again (a body buffer does not outlive its response)
+out=$("${CURL[@]}" -o "$E2E_TMP/s1" -o "$E2E_TMP/s2" -o "$E2E_TMP/s3" -o "$E2E_TMP/s4" \
+    -w '%{http_code} %{num_connects}\n' "$U/bytes?n=1048576" "$U/bytes?n=1" "$U/chunked?n=200000" "$U/bytes?n=65537")
+assert_eq "$(tr '\n' ' ' <<<"$out")" "200 1 200 0 200 0 200 0 " "four responses on one connection (code connects)"
+assert_eq "$(sha256sum <"$E2E_TMP/s1" | cut -d' ' -f1)" "$(pattern_sha 1048576)" "1 MiB then"
+assert_eq "$(sha256sum <"$E2E_TMP/s2" | cut -d' ' -f1)" "$(pattern_sha 1)" "1 byte then"
+assert_eq "$(sha256sum <"$E2E_TMP/s3" | cut -d' ' -f1)" "$(pattern_sha 200000)" "200000 chunked then"
+assert_eq "$(sha256sum <"$E2E_TMP/s4" | cut -d' ' -f1)" "$(pattern_sha 65537)" "65537 on one connection"
+pass "bodies of 0, 1, 16 KiB +-1, 64 KiB +-1 and 1 MiB, Content-Length, chunked and close-delimited, byte for byte; four on one connection"
+
 # ---- HTTP/1.0 client
 req "$U/" -0
 assert_status 200 "HTTP/1.0 GET /"
