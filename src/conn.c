@@ -108,6 +108,12 @@ struct rh_conn_io {
 	char chunk_hdr[20];   /* "<hex size>\r\n" of the chunk being written (chunk_out) */
 	struct rh_lb_tried tried; /* backends this request failed on: a retry picks another */
 	struct rh_conn_io *next_free;
+	/* for the metrics and the access log (here, not on the connection: an idle one holds none) */
+	uint64_t started_us;       /* when the head was parsed (rh_clock_us) */
+	int64_t connect_us;        /* the upstream connect (and handshake) time; -1: reused or none */
+	uint64_t connect_start_us;
+	struct rh_backend *retry_from; /* the backend a pending retry leaves (a reference), for the
+	                                  per-backend retry counts */
 	/* for the access log (copied from the parsed head only when it is on) */
 	uint8_t method_len;
 	uint16_t target_len;
@@ -171,14 +177,8 @@ struct rh_conn {
 	unsigned requests; /* exchanges completed on this connection */
 	/* what the metrics and the access log say of the current exchange */
 	uint64_t rx, tx;        /* client bytes since the last exchange ended */
-	uint64_t started_us;    /* when its head was parsed (rh_clock_us); 0: never parsed */
-	int64_t connect_us;     /* its upstream connect (and handshake) time; -1: reused or none */
-	uint64_t connect_start_us;
 	uint16_t status;        /* sent to the client; 0: nothing yet */
 	int8_t local_which;     /* LR_* of an answer of the proxy's own, else LR_NONE */
-	const struct rh_http_request *refused_req; /* while a refused head is answered: its parse */
-	struct rh_backend *retry_from; /* the backend a pending retry leaves (a reference), for the
-	                                  per-backend retry counts */
 	uint16_t client_port;
 	uint8_t ip_len;
 	char ip[INET6_ADDRSTRLEN];
@@ -411,7 +411,7 @@ access_log(struct rh_conn *c, enum outcome how, const struct rh_backend *backend
 {
 	struct rh_worker *w = c->w;
 	const struct rh_conn_io *io = c->io;
-	const struct rh_http_request *refused = io ? NULL : c->refused_req;
+	const struct rh_http_request *refused = io ? NULL : w->refused_req;
 	size_t refused_target = refused ? refused->target.len : 0;
 	if (refused_target > LOG_TARGET_MAX)
 		refused_target = LOG_TARGET_MAX;
@@ -428,8 +428,8 @@ access_log(struct rh_conn *c, enum outcome how, const struct rh_backend *backend
 		.backend = backend ? backend->name : NULL,
 		.bytes_in = c->rx,
 		.bytes_out = c->tx,
-		.duration_us = c->started_us ? now_us - c->started_us : 0,
-		.connect_us = c->connect_us,
+		.duration_us = io ? now_us - io->started_us : 0,
+		.connect_us = io ? io->connect_us : -1,
 		.retries = c->attempts,
 		.end = how == EX_ABORTED ? "aborted"
 		       : how == EX_LOCAL && c->local_which != LR_NONE ? local_words[c->local_which]
@@ -467,10 +467,10 @@ exchange_end(struct rh_conn *c, enum outcome how)
 {
 	struct rh_worker *w = c->w;
 	struct rh_upconn *up = c->up;
-	uint64_t now_us = c->started_us ? rh_clock_us() : 0;
+	uint64_t now_us = c->io ? rh_clock_us() : 0;
 
-	if (c->started_us)
-		rh_histogram_add(&w->stats.duration, now_us - c->started_us);
+	if (c->io)
+		rh_histogram_add(&w->stats.duration, now_us - c->io->started_us);
 	if (how == EX_RESPONDED && up)
 		rh_stat_add(&up->backend->local[w->id].responses[rh_status_class(c->status)], 1);
 	if (w->srv->access_log)
@@ -487,6 +487,10 @@ exchange_end(struct rh_conn *c, enum outcome how)
 	rh_buf_put(&w->bufs, c->resp_head);
 	c->req_head = c->resp_head = NULL;
 	if (c->io) {
+		if (c->io->retry_from) {
+			rh_backend_unref(c->io->retry_from);
+			c->io->retry_from = NULL;
+		}
 		c->io->next_free = w->free_io;
 		w->free_io = c->io;
 		c->io = NULL;
@@ -494,10 +498,6 @@ exchange_end(struct rh_conn *c, enum outcome how)
 	}
 	c->attempts = 0;
 	c->stale_retried = false;
-	if (c->retry_from) {
-		rh_backend_unref(c->retry_from);
-		c->retry_from = NULL;
-	}
 	switch (how) {
 	case EX_RESPONDED:
 		c->requests++;
@@ -514,7 +514,6 @@ exchange_end(struct rh_conn *c, enum outcome how)
 	rh_stat_add(&w->stats.bytes_in, c->rx);
 	rh_stat_add(&w->stats.bytes_out, c->tx);
 	c->rx = c->tx = 0;
-	c->started_us = 0;
 	c->status = 0;
 	c->local_which = LR_NONE;
 }
@@ -836,16 +835,16 @@ retry_go(struct rh_conn *c)
 	c->retry_pending = false;
 	if (c->retry_budgeted && !rh_retry_budget_take(&w->budget, w->now)) {
 		rh_stat_add(&w->stats.retries_denied, 1);
-		if (c->retry_from)
-			rh_stat_add(&c->retry_from->local[w->id].retries_denied, 1);
+		if (c->io->retry_from)
+			rh_stat_add(&c->io->retry_from->local[w->id].retries_denied, 1);
 		reply_local(c, c->retry_fail);
 		return false;
 	}
 	rh_stat_add(&w->stats.retries, 1);
-	if (c->retry_from) {
-		rh_stat_add(&c->retry_from->local[w->id].retries, 1);
-		rh_backend_unref(c->retry_from);
-		c->retry_from = NULL;
+	if (c->io->retry_from) {
+		rh_stat_add(&c->io->retry_from->local[w->id].retries, 1);
+		rh_backend_unref(c->io->retry_from);
+		c->io->retry_from = NULL;
 	}
 	return true;
 }
@@ -865,9 +864,9 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		head_len = rh_http_parse_request(in->data + in->start, rh_buf_len(in),
 						 &snap->settings.limits, req);
 	if (head_len <= 0) {
-		c->refused_req = req; /* the access log shows what of it was parsed */
+		w->refused_req = req; /* the access log shows what of it was parsed */
 		reply_local(c, head_len == RH_HTTP_INVALID ? status_to_local(req->error_status) : LR_400);
-		c->refused_req = NULL;
+		w->refused_req = NULL;
 		return false;
 	}
 	if (!c->io) {
@@ -881,11 +880,12 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		c->retry_pending = false;
 		rh_retry_budget_request(&w->budget, w->now);
 		rh_stat_add(&w->stats.clients_active, 1);
-		c->started_us = rh_clock_us();
+		c->io->started_us = rh_clock_us();
+		c->io->retry_from = NULL; /* (a reused one's was dropped at its exchange's end) */
 		if (w->srv->access_log)
 			log_request_line(c->io, req);
 	}
-	c->connect_us = -1;
+	c->io->connect_us = -1;
 	c->req_head_len = (size_t)head_len;
 	c->http10 = req->minor_version == 0;
 	c->req_is_head = req->is_head;
@@ -956,7 +956,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		if (up) {
 			up->slot = slot;
 			if (up->connecting)
-				c->connect_start_us = rh_clock_us();
+				c->io->connect_start_us = rh_clock_us();
 			break;
 		}
 		int connect_err = errno;
@@ -969,8 +969,8 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		rh_lb_tried_add(&c->io->tried, b);
 		if (some_full)
 			rh_lb_tried_add(&full, b);
-		if (!c->retry_from) {
-			c->retry_from = b;
+		if (!c->io->retry_from) {
+			c->io->retry_from = b;
 			rh_backend_ref(b);
 		}
 		if (!retry_wanted(c, !refused(connect_err), LR_502_CONNECT)) {
@@ -1058,8 +1058,8 @@ pump_request(struct rh_conn *c)
 					rh_stat_add(&c->w->stats.upstream_tls_full, 1);
 			}
 			up->connecting = false;
-			c->connect_us = (int64_t)(rh_clock_us() - c->connect_start_us);
-			rh_histogram_add(&c->w->stats.connect, (uint64_t)c->connect_us);
+			c->io->connect_us = (int64_t)(rh_clock_us() - c->io->connect_start_us);
+			rh_histogram_add(&c->w->stats.connect, (uint64_t)c->io->connect_us);
 			c->req_phase = RQ_SEND;
 			continue;
 		}
@@ -1408,8 +1408,8 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 					  err);
 	if (connect_failed)
 		rh_stat_add(&b->local[w->id].connect_failures, 1);
-	if (!c->retry_from) { /* the retry counts, if one follows, are this backend's */
-		c->retry_from = b;
+	if (!c->io->retry_from) { /* the retry counts, if one follows, are this backend's */
+		c->io->retry_from = b;
 		rh_backend_ref(b);
 	}
 	rh_upstream_close(w, up);
@@ -1420,8 +1420,8 @@ upstream_failed(struct rh_conn *c, bool timed_out)
 	if (stale_pooled) {
 		/* once, on a fresh connection, as the pool's own business: no retry counted */
 		c->stale_retried = true;
-		rh_backend_unref(c->retry_from); /* the pool's business, not a retry away from <b> */
-		c->retry_from = NULL;
+		rh_backend_unref(c->io->retry_from); /* the pool's business, not a retry away from <b> */
+		c->io->retry_from = NULL;
 		rh_timer_cancel(&c->timer); /* the next attempt gets its own connect deadline */
 		start_exchange(c, 0, true);
 		return true;
@@ -1481,9 +1481,9 @@ step_read_head(struct rh_conn *c)
 				return ST_AGAIN;
 			}
 			if (r == RH_HTTP_INVALID) {
-				c->refused_req = &w->req; /* the access log shows what of it was parsed */
+				w->refused_req = &w->req; /* the access log shows what of it was parsed */
 				reply_local(c, status_to_local(w->req.error_status));
-				c->refused_req = NULL;
+				w->refused_req = NULL;
 				return ST_AGAIN;
 			}
 			if (rh_buf_room(in) == 0) {
@@ -1829,7 +1829,6 @@ conn_accepted(struct rh_worker *w, const struct rh_listener *l, int fd, const st
 		.w = w,
 		.timer = {.fire = conn_timeout},
 		.state = CS_READ_HEAD,
-		.connect_us = -1,
 		.local_which = LR_NONE,
 	};
 	c->ip_len = (uint8_t)rh_net_host_text(addr, c->ip, sizeof(c->ip));

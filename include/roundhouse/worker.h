@@ -154,6 +154,8 @@ struct rh_worker {
 	struct rh_buf_pool bufs;
 	struct rh_http_request req;   /* parser scratch: valid only within one call */
 	struct rh_http_response resp; /* likewise */
+	const struct rh_http_request *refused_req; /* while a refused head is answered: its parse, for
+	                                              the access log */
 
 	/* conn.c's and upstream.c's (the loop reads only n_conns: accept limit, drain) */
 	struct rh_conn *conns;     /* all open client connections (for shutdown) */
