@@ -377,6 +377,10 @@ page_metrics(struct rh_admin *a, struct text *t)
 		       WORKER(bytes_in));
 	worker_counter(t, a, "roundhouse_client_sent_bytes_total", "Bytes written to clients.",
 		       WORKER(bytes_out));
+	worker_counter(t, a, "roundhouse_spliced_responses_total",
+		       "Responses whose body (beyond the first 16 KiB) went from the backend to the client "
+		       "through a pipe with splice(2), never through user space.",
+		       WORKER(spliced));
 	header(t, "roundhouse_upstream_connects_total", "counter",
 	       "Upstream connections a request used: new (connected for it) or reused (from the pool).");
 	put(t, "roundhouse_upstream_connects_total{kind=\"new\"} %llu\n",

@@ -772,6 +772,7 @@ static const struct key keys[] = {
 	{"upstream", "ca_file", K_CUSTOM, F(ca_file), 0, 0, true, set_ca_file},
 	{"upstream", "x_forwarded_for", K_CUSTOM, 0, 0, 0, false, set_xff},
 	{"upstream", "retries", K_UINT, F(retries), 0, 10, false, NULL},
+	{"upstream", "splice", K_BOOL, F(splice), 0, 0, false, NULL},
 	{"upstream", "queue_timeout", K_DURATION, F(queue_timeout_ms), 1, 0, false, NULL},
 	{"upstream", "resolve", K_CUSTOM, 0, 0, 0, false, set_resolve},
 	{"upstream", "resolver", K_CUSTOM, 0, 0, 0, true, set_resolver},
@@ -998,6 +999,7 @@ static int set_defaults(struct rh_config *c)
 	c->idle_ms = 60000;
 	c->shutdown_ms = 10000;
 	c->log_level = RH_CONFIG_LOG_INFO;
+	c->splice = true;
 	c->x_forwarded_for = RH_XFF_APPEND;
 	c->max_body_size = 0;
 	c->hash_key = (struct rh_hash_key){.kind = RH_HASH_URI};
@@ -1218,8 +1220,8 @@ void rh_config_print(const struct rh_config *c, FILE *out)
 	fprintf(out, "host_header = %s\n", c->host_header ? c->host_header : "");
 	fprintf(out, "tls = %s\nsni = %s\nverify = %s\nca_file = %s\n", on_off(c->tls), c->sni ? c->sni : "",
 		on_off(c->verify), c->ca_file ? c->ca_file : "");
-	fprintf(out, "x_forwarded_for = %s\nretries = %u\nqueue_timeout = %ums\n", xff[c->x_forwarded_for],
-		c->retries, c->queue_timeout_ms);
+	fprintf(out, "x_forwarded_for = %s\nretries = %u\nqueue_timeout = %ums\nsplice = %s\n",
+		xff[c->x_forwarded_for], c->retries, c->queue_timeout_ms, on_off(c->splice));
 	if (c->resolve_ms)
 		fprintf(out, "resolve = %ums\n", c->resolve_ms);
 	else

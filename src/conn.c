@@ -28,6 +28,7 @@
 #include <assert.h>
 #include <stdio.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -56,6 +57,7 @@
 #define LOG_METHOD_MAX 16  /* an access log line keeps this much of the method */
 #define LOG_TARGET_MAX 256 /* and of the target ("..." marks the cut) */
 #define ACCESS_BUF_SIZE (64 * 1024) /* a worker's access log lines between writes */
+#define RH_SPLICE_MAX (64 * 1024)     /* one splice into the pipe: its default capacity */
 
 enum conn_state {
 	CS_HANDSHAKE, /* listen_tls: the TLS handshake, timed like a slow head (client_header) */
@@ -78,6 +80,7 @@ enum resp_phase {
 	RS_HEAD, /* reading and parsing the response head */
 	RS_SEND, /* writing iovecs (head and/or body bytes) to the client */
 	RS_BODY, /* reading more response body from the upstream */
+	RS_SPLICE, /* the rest of a known-length body, upstream -> pipe -> client, never in user space */
 	RS_DONE,
 };
 
@@ -114,6 +117,8 @@ struct rh_conn_io {
 	uint64_t connect_start_us;
 	struct rh_backend *retry_from; /* the backend a pending retry leaves (a reference), for the
 	                                  per-backend retry counts */
+	int pipe[2];               /* RS_SPLICE: the pipe in between ({-1, -1}: none) */
+	uint32_t pipe_bytes;       /* bytes in it, not yet written to the client */
 	/* for the access log (copied from the parsed head only when it is on) */
 	uint8_t method_len;
 	uint16_t target_len;
@@ -242,6 +247,7 @@ rh_conn_global_init(void)
 /* ---- helpers ---- */
 
 static void conn_run(struct rh_conn *c);
+static void pipe_give(struct rh_worker *w, int fds[2], bool empty);
 static void upstream_event(struct rh_ep *ep, uint32_t events);
 
 static struct rh_conn *
@@ -487,6 +493,8 @@ exchange_end(struct rh_conn *c, enum outcome how)
 	rh_buf_put(&w->bufs, c->resp_head);
 	c->req_head = c->resp_head = NULL;
 	if (c->io) {
+		if (c->io->pipe[0] != -1)
+			pipe_give(w, c->io->pipe, c->io->pipe_bytes == 0);
 		if (c->io->retry_from) {
 			rh_backend_unref(c->io->retry_from);
 			c->io->retry_from = NULL;
@@ -616,6 +624,11 @@ conn_worker_exit(struct rh_worker *w)
 	if (w->access.len > 0)
 		rh_access_log_flush(w->srv->access_log, &w->access, w->now);
 	rh_access_buf_free(&w->access);
+	while (w->n_free_pipes > 0) {
+		w->n_free_pipes--;
+		close(w->free_pipes[w->n_free_pipes][0]);
+		close(w->free_pipes[w->n_free_pipes][1]);
+	}
 	rh_upstream_close_idle(w, false);
 	rh_worker_release_closed(w);
 	while (w->free_conns) {
@@ -882,6 +895,8 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		rh_stat_add(&w->stats.clients_active, 1);
 		c->io->started_us = rh_clock_us();
 		c->io->retry_from = NULL; /* (a reused one's was dropped at its exchange's end) */
+		c->io->pipe[0] = c->io->pipe[1] = -1;
+		c->io->pipe_bytes = 0;
 		if (w->srv->access_log)
 			log_request_line(c->io, req);
 	}
@@ -1173,6 +1188,116 @@ build_response(struct rh_conn *c, const struct rh_http_response *resp, size_t he
 
 /* ---- the response pump: upstream -> client ---- */
 
+/* The rest of a response body goes through a pipe with splice(2) when nothing needs to see it: both
+ * sides plain TCP, a known length (so the framing is the byte count), no re-framing, more than a
+ * large buffer still to come, and [upstream] splice on. The kernel moves the pages; no copy to user
+ * space and back. */
+static bool
+splice_wanted(const struct rh_conn *c)
+{
+	return c->w->snap->settings.splice && c->resp_body == RH_BODY_LENGTH && !c->chunk_out &&
+	       c->resp_left > RH_BUF_SIZE && !rh_ep_is_tls(&c->ep) && !rh_ep_is_tls(&c->up->ep);
+}
+
+/* A pipe from the worker's pool (or a new one): true with <fds> set, false when none can be had
+ * (out of descriptors: the body goes through a buffer instead). */
+static bool
+pipe_take(struct rh_worker *w, int fds[2])
+{
+	if (w->n_free_pipes > 0) {
+		w->n_free_pipes--;
+		fds[0] = w->free_pipes[w->n_free_pipes][0];
+		fds[1] = w->free_pipes[w->n_free_pipes][1];
+		return true;
+	}
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
+		fds[0] = fds[1] = -1;
+		return false;
+	}
+	return true;
+}
+
+/* Gives a pipe back: kept for the next body when <empty> and there is room, else closed (bytes left
+ * in it belong to a response that was cut off). */
+static void
+pipe_give(struct rh_worker *w, int fds[2], bool empty)
+{
+	if (empty && w->n_free_pipes < RH_WORKER_PIPES) {
+		w->free_pipes[w->n_free_pipes][0] = fds[0];
+		w->free_pipes[w->n_free_pipes][1] = fds[1];
+		w->n_free_pipes++;
+	} else {
+		close(fds[0]);
+		close(fds[1]);
+	}
+	fds[0] = fds[1] = -1;
+}
+
+/* RS_SPLICE: fills the empty pipe from the upstream (at most what the body still owes), then empties
+ * it into the client, until the body is complete. Edge-triggered like every other read and write: a
+ * splice that would block clears the endpoint's flag. */
+static enum pump
+pump_splice(struct rh_conn *c)
+{
+	struct rh_worker *w = c->w;
+	struct rh_upconn *up = c->up;
+	struct rh_conn_io *io = c->io;
+
+	for (;;) {
+		if (io->pipe_bytes > 0) {
+			if (!c->ep.writable)
+				return P_WAIT;
+			ssize_t n = splice(io->pipe[0], NULL, c->ep.fd, NULL, io->pipe_bytes,
+					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				io->pipe_bytes -= (uint32_t)n;
+				c->tx += (uint64_t)n;
+				c->wrote_client = true;
+				progress(c, &w->tq_send);
+				continue;
+			}
+			if (n == -1 && errno == EAGAIN) {
+				c->ep.writable = false;
+				return P_WAIT;
+			}
+			if (n == -1 && errno == EINTR)
+				continue;
+			return P_CLIENTFAIL;
+		}
+		if (c->resp_left == 0) {
+			/* a read of exactly the bytes owed cannot tell whether more came: look, so
+			 * that a pooled connection never carries a stray byte into the next exchange */
+			char b;
+			if (up->ep.readable && recv(up->ep.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
+			    errno == EAGAIN)
+				up->ep.readable = false;
+			c->resp_phase = RS_DONE;
+			return P_DONE;
+		}
+		if (!up->ep.readable)
+			return P_WAIT;
+		size_t want = c->resp_left < RH_SPLICE_MAX ? (size_t)c->resp_left : RH_SPLICE_MAX;
+		ssize_t n = splice(up->ep.fd, NULL, io->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			c->resp_left -= (uint64_t)n;
+			io->pipe_bytes += (uint32_t)n;
+			if ((size_t)n < want && !up->ep.eof)
+				up->ep.readable = false; /* short: the socket is drained (as tcp_read) */
+			progress(c, &w->tq_upstream);
+			continue;
+		}
+		if (n == -1 && errno == EAGAIN) { /* the socket is drained: the pipe was empty */
+			up->ep.readable = false;
+			return P_WAIT;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		/* the upstream closed or failed before the length it announced */
+		rh_runtime_report_failure(w->srv->rt, up->backend, w->id, RH_FAIL_RESET, n == 0 ? 0 : errno);
+		return P_CLIENTFAIL;
+	}
+}
+
 static enum pump
 pump_response(struct rh_conn *c)
 {
@@ -1331,6 +1456,11 @@ pump_response(struct rh_conn *c)
 				continue;
 			}
 			out->start = out->end = 0;
+			if (splice_wanted(c) && pipe_take(w, c->io->pipe)) {
+				rh_stat_add(&w->stats.spliced, 1);
+				c->resp_phase = RS_SPLICE;
+				continue;
+			}
 			if (out->cap < RH_BUF_BODY_SIZE &&
 			    (c->resp_body != RH_BODY_LENGTH || c->resp_left > out->cap))
 				body_buffer(w, &c->out);
@@ -1358,6 +1488,8 @@ pump_response(struct rh_conn *c)
 						  n == -2 ? errno : 0);
 			return P_CLIENTFAIL;
 		}
+		case RS_SPLICE:
+			return pump_splice(c);
 		default:
 			return P_DONE;
 		}
@@ -1666,7 +1798,8 @@ timer_queue_for(struct rh_conn *c)
 	case CS_PROXY:
 		if (c->req_phase == RQ_CONNECT || c->req_phase == RQ_HANDSHAKE)
 			return &w->tq_connect;
-		if (c->resp_phase == RS_SEND && !c->ep.writable)
+		if ((c->resp_phase == RS_SEND || (c->resp_phase == RS_SPLICE && c->io->pipe_bytes)) &&
+		    !c->ep.writable)
 			return &w->tq_send;
 		if (c->req_phase == RQ_BODY && c->resp_phase == RS_HEAD)
 			return &w->tq_client_body;

@@ -175,6 +175,7 @@ settings_from_config(struct rh_settings *st, const struct rh_config *cfg)
 	st->idle_ms = cfg->idle_ms;
 	st->retries = cfg->retries;
 	st->queue_timeout_ms = cfg->queue_timeout_ms;
+	st->splice = cfg->splice;
 }
 
 struct rh_snapshot *

@@ -918,7 +918,7 @@ START_TEST(err_unknown_key)
 		 "path, expect, tls, cert_warn_days, host, passive, initial, jitter)");
 	load_err(BACKEND "weight = 2\n",
 		 ":3: upstream.weight: unknown key (valid in [upstream]: algorithm, hash_key, hash_balance_factor, "
-		 "backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for, retries, queue_timeout, resolve, resolver)");
+		 "backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for, retries, splice, queue_timeout, resolve, resolver)");
 	load_err(BACKEND "[limits]\nmax_body = 1m\n",
 		 ":4: limits.max_body: unknown key (valid in [limits]: max_body_size)");
 	/* names are case-sensitive */
@@ -1488,7 +1488,7 @@ START_TEST(err_max_body_size)
 	load_err(BACKEND "max_body_size = 1m\n",
 		 ":3: upstream.max_body_size: unknown key (valid in [upstream]: algorithm, hash_key, "
 		 "hash_balance_factor, backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, "
-		 "x_forwarded_for, retries, queue_timeout, resolve, resolver)");
+		 "x_forwarded_for, retries, splice, queue_timeout, resolve, resolver)");
 	load_err(BACKEND "[limit]\nmax_body_size = 1m\n",
 		 ":3: [limit]: unknown section (valid: server, upstream, health_check, timeouts, limits, admin, log)");
 }
@@ -1510,7 +1510,7 @@ START_TEST(err_syntax)
 	load_err(BACKEND "junk\nbogus = 1\n", ":3: syntax error: expected '[section]' or 'key = value'");
 	load_err(BACKEND "bogus = 1\njunk\n",
 		 ":3: upstream.bogus: unknown key (valid in [upstream]: algorithm, hash_key, hash_balance_factor, "
-		 "backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for, retries, queue_timeout, resolve, resolver)");
+		 "backend, max_iterations, keepalive, host_header, tls, sni, verify, ca_file, x_forwarded_for, retries, splice, queue_timeout, resolve, resolver)");
 }
 END_TEST
 

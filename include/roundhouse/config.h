@@ -117,6 +117,7 @@ struct rh_config {
 	struct rh_backend_name *names;    /* the "backend" lines */
 	size_t n_names;
 	unsigned retries;        /* another backend after a failure that allows it, default 2 */
+	bool splice;             /* "splice": large plain bodies through a pipe, default true */
 	uint32_t queue_timeout_ms; /* a request waits this long for a max_conns slot, default 1000 */
 	uint32_t resolve_ms;     /* re-resolve backend names this often; 0 (default) = at load only */
 	struct rh_sockaddr resolver; /* "resolver": the nameserver to ask; len 0 = the system's */

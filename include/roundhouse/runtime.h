@@ -39,6 +39,7 @@ struct rh_settings {
 	uint32_t connect_ms, client_header_ms, upstream_read_ms, idle_ms;
 	unsigned retries;               /* other backends one request may go to after a failure */
 	uint32_t queue_timeout_ms;      /* how long a request waits for a max_conns slot */
+	bool splice;                    /* known-length plain bodies through a pipe (splice(2)) */
 };
 
 struct rh_snapshot {

@@ -73,6 +73,9 @@ struct rh_worker_hooks {
  * (its next request, if it comes, is answered with "Connection: close"). */
 #define RH_DRAIN_IDLE_MS 1000
 
+/* Empty pipes a worker keeps for splicing bodies (two descriptors each). */
+#define RH_WORKER_PIPES 16
+
 /* Shared by all threads; read-only once workers run, except <stopping>. */
 struct rh_server {
 	const struct rh_config *cfg; /* what cannot change while running: listeners, threads, shutdown */
@@ -116,6 +119,7 @@ struct rh_worker_stats {
 	rh_stat queue_timeouts;  /* of those, answered 503 after queue_timeout */
 	rh_stat local_by_class[RH_STATUS_CLASSES]; /* the proxy's own answers by status class */
 	rh_stat bytes_in, bytes_out; /* client side */
+	rh_stat spliced;         /* responses whose body went through a pipe (splice) */
 	rh_stat clients_open;    /* gauges: client connections open, and of those in an exchange */
 	rh_stat clients_active;
 	struct rh_histogram duration;   /* exchange start (head parsed) to end */
@@ -156,6 +160,8 @@ struct rh_worker {
 	struct rh_http_response resp; /* likewise */
 	const struct rh_http_request *refused_req; /* while a refused head is answered: its parse, for
 	                                              the access log */
+	int free_pipes[RH_WORKER_PIPES][2]; /* empty pipes kept for the next spliced body */
+	unsigned n_free_pipes;
 
 	/* conn.c's and upstream.c's (the loop reads only n_conns: accept limit, drain) */
 	struct rh_conn *conns;     /* all open client connections (for shutdown) */

@@ -143,15 +143,39 @@ out=$("${CURL[@]}" -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
 assert_eq "$(tr '\n' ' ' <<<"$out")" "204 1 0 304 0 0 204 0 0 200 0 7 " "204/304 without body on one kept-alive connection (code connects size)"
 pass "204 and 304 carry no body, connection reused"
 
-# ---- bodies around the buffer sizes: a response reads into a 16 KiB buffer and moves to a 64 KiB
-# body buffer when more than that is still to come; every framing, byte for byte
-for n in 0 1 16383 16384 16385 65535 65536 65537 1048576; do
-    want=$(pattern_sha "$n")
-    for kind in bytes chunked close; do
-        sha=$(download_sha "/$kind?n=$n" "$U/$kind?n=$n")
-        assert_eq "$sha" "$want" "/$kind?n=$n through the proxy: sha256"
+# ---- bodies around the buffer sizes: a response reads into a 16 KiB buffer; more than that still to
+# come goes through a pipe with splice(2) (known length, plain both sides; [upstream] splice, on by
+# default) or, without splice, a 64 KiB body buffer. Every framing, byte for byte, both ways.
+alloc_port PM
+alloc_port PX2
+alloc_port PM2
+INI_EXTRA="[admin]
+listen = 127.0.0.1:$PM" write_ini "$E2E_TMP/rh-splice.ini" "$PX2" "$PA $PB"
+# (a second proxy for the same backends: the first one's counters stay as the tests below expect)
+start_proxy "$E2E_TMP/rh-splice.ini" proxy-splice
+alloc_port PX3
+INI_EXTRA="[admin]
+listen = 127.0.0.1:$PM2" write_ini "$E2E_TMP/rh-nosplice.ini" "$PX3" "$PA $PB" "splice = false"
+start_proxy "$E2E_TMP/rh-nosplice.ini" proxy-nosplice
+spliced() { "${CURL[@]}" "http://127.0.0.1:$1/metrics" | awk '$1 == "roundhouse_spliced_responses_total" { print $2 }'; }
+for px in "$PX2" "$PX3"; do
+    for n in 0 1 16383 16384 16385 65535 65536 65537 1048576; do
+        want=$(pattern_sha "$n")
+        for kind in bytes chunked close; do
+            sha=$(download_sha "/$kind?n=$n via :$px" "http://127.0.0.1:$px/$kind?n=$n")
+            assert_eq "$sha" "$want" "/$kind?n=$n through the proxy on :$px: sha256"
+        done
     done
 done
+# the Content-Length bodies with more than 16 KiB still to come after the first read went through
+# the pipe: 65535, 65536, 65537 and 1 MiB, and 16385 when the first read took only the head; nothing
+# else: chunked and close-delimited bodies need their framing seen
+sha=$(download_sha "50 MiB Content-Length download without splice" "http://127.0.0.1:$PX3/bytes?n=$BIG")
+assert_eq "$sha" "$(pattern_sha "$BIG")" "50 MiB without splice: sha256"
+n_spliced=$(spliced "$PM")
+assert_ge "$n_spliced" 4 "spliced responses with splice on"
+assert_le "$n_spliced" 5 "spliced responses with splice on"
+assert_eq "$(spliced "$PM2")" 0 "spliced responses with splice = false"
 # one keep-alive connection: large, tiny, large again (a body buffer does not outlive its response)
 out=$("${CURL[@]}" -o "$E2E_TMP/s1" -o "$E2E_TMP/s2" -o "$E2E_TMP/s3" -o "$E2E_TMP/s4" \
     -w '%{http_code} %{num_connects}\n' "$U/bytes?n=1048576" "$U/bytes?n=1" "$U/chunked?n=200000" "$U/bytes?n=65537")
@@ -160,7 +184,7 @@ assert_eq "$(sha256sum <"$E2E_TMP/s1" | cut -d' ' -f1)" "$(pattern_sha 1048576)"
 assert_eq "$(sha256sum <"$E2E_TMP/s2" | cut -d' ' -f1)" "$(pattern_sha 1)" "1 byte then"
 assert_eq "$(sha256sum <"$E2E_TMP/s3" | cut -d' ' -f1)" "$(pattern_sha 200000)" "200000 chunked then"
 assert_eq "$(sha256sum <"$E2E_TMP/s4" | cut -d' ' -f1)" "$(pattern_sha 65537)" "65537 on one connection"
-pass "bodies of 0, 1, 16 KiB +-1, 64 KiB +-1 and 1 MiB, Content-Length, chunked and close-delimited, byte for byte; four on one connection"
+pass "bodies of 0, 1, 16 KiB +-1, 64 KiB +-1 and 1 MiB, Content-Length, chunked and close-delimited, byte for byte, with splice ($n_spliced spliced) and without; four on one connection"
 
 # ---- HTTP/1.0 client
 req "$U/" -0
