@@ -155,6 +155,7 @@ struct rh_conn {
 	bool up_reusable;   /* the upstream keeps the connection open after this response */
 	bool wrote_client;  /* some response bytes went to the client on this connection */
 	bool nodelay;       /* TCP_NODELAY is set on the client socket */
+	bool watched;       /* the client socket is in the worker's epoll set (see conn_run) */
 	size_t lf_checked;  /* bytes of the partial head being read (the request's, then the
 			     * response's) known to hold no LF yet */
 	bool fail_logged;   /* the failure was logged already (TLS: once per backend and reason) */
@@ -1883,6 +1884,18 @@ conn_run(struct rh_conn *c)
 		conn_close(c);
 		return;
 	}
+	/* The client socket joins epoll only once something waits on it. A connection whose request
+	 * is whole and sent, waiting for the response head, needs nothing from it yet: a request per
+	 * connection (accepted with its request, TCP_DEFER_ACCEPT) that is answered and closed then
+	 * never costs an epoll_ctl. Registering later loses nothing: EPOLL_CTL_ADD reports the
+	 * readiness the socket already has. */
+	if (!c->watched && !(c->state == CS_PROXY && c->resp_phase == RS_HEAD && c->req_phase == RQ_DONE)) {
+		if (rh_ep_watch(c->w->epfd, &c->ep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
+			conn_close(c);
+			return;
+		}
+		c->watched = true;
+	}
 	struct rh_timer_queue *q = timer_queue_for(c);
 	if (c->timer.queue != q)
 		rh_timer_arm(&c->timer, q, c->w->now);
@@ -1981,12 +1994,6 @@ conn_accepted(struct rh_worker *w, const struct rh_listener *l, int fd, const st
 		c->nodelay = true;
 		c->state = CS_HANDSHAKE;
 	}
-	if (rh_ep_watch(w->epfd, &c->ep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
-		rh_ep_close(&c->ep);
-		c->next = w->free_conns;
-		w->free_conns = c;
-		return;
-	}
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -1998,8 +2005,11 @@ conn_accepted(struct rh_worker *w, const struct rh_listener *l, int fd, const st
 	if (w->n_conns >= w->srv->conns_per_worker)
 		rh_worker_pause_accept(w, 0);
 	/* a client usually sends its request right behind the handshake: read it now rather than
-	 * after another epoll_wait (when it is not there yet, one read fails with EAGAIN) */
+	 * after another epoll_wait (when it is not there yet, one read fails with EAGAIN); a new
+	 * socket has room to write (a write that finds none clears the flag). conn_run adds it to
+	 * epoll when it has to wait for it. */
 	c->ep.readable = true;
+	c->ep.writable = true;
 	conn_run(c);
 }
 
