@@ -1248,6 +1248,13 @@ pump_splice(struct rh_conn *c)
 		if (io->pipe_bytes > 0) {
 			if (!c->ep.writable)
 				return P_WAIT;
+			if (c->wrote_client && !c->nodelay) {
+				/* as in RS_SEND: a second write on this connection, so Nagle must not
+				 * hold the body's small tail back for an ACK */
+				int one = 1;
+				setsockopt(c->ep.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+				c->nodelay = true;
+			}
 			ssize_t n = splice(io->pipe[0], NULL, c->ep.fd, NULL, io->pipe_bytes,
 					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
@@ -1282,8 +1289,8 @@ pump_splice(struct rh_conn *c)
 		if (n > 0) {
 			c->resp_left -= (uint64_t)n;
 			io->pipe_bytes += (uint32_t)n;
-			if ((size_t)n < want && !up->ep.eof)
-				up->ep.readable = false; /* short: the socket is drained (as tcp_read) */
+			/* a short count is no sign of a drained socket here: the pipe may have run out
+			 * of slots (one per packet); only EAGAIN says so */
 			progress(c, &w->tq_upstream);
 			continue;
 		}
@@ -1888,7 +1895,9 @@ conn_run(struct rh_conn *c)
 	 * is whole and sent, waiting for the response head, needs nothing from it yet: a request per
 	 * connection (accepted with its request, TCP_DEFER_ACCEPT) that is answered and closed then
 	 * never costs an epoll_ctl. Registering later loses nothing: EPOLL_CTL_ADD reports the
-	 * readiness the socket already has. */
+	 * readiness the socket already has. The price: a client that resets while its first request
+	 * waits for the response head is noticed when the response comes (or upstream_read runs
+	 * out), not at once; from the second request on it is registered. */
 	if (!c->watched && !(c->state == CS_PROXY && c->resp_phase == RS_HEAD && c->req_phase == RQ_DONE)) {
 		if (rh_ep_watch(c->w->epfd, &c->ep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
 			conn_close(c);
