@@ -122,12 +122,12 @@ put_json_str(struct text *t, const char *s)
 
 /* The backends of <s> in an order that puts the same address and name next to each other: a
  * backend line written twice gives one series, summed. NULL when memory ran out. */
-static const struct rh_snapshot *sort_snap;
 static int
-cmp_backend(const void *x, const void *y)
+cmp_backend(const void *x, const void *y, void *snap)
 {
-	const struct rh_backend *a = sort_snap->backends[*(const size_t *)x];
-	const struct rh_backend *b = sort_snap->backends[*(const size_t *)y];
+	const struct rh_snapshot *s = snap;
+	const struct rh_backend *a = s->backends[*(const size_t *)x];
+	const struct rh_backend *b = s->backends[*(const size_t *)y];
 	int c = strcmp(a->name, b->name);
 
 	return c ? c : strcmp(a->spec, b->spec);
@@ -142,8 +142,7 @@ backend_order(const struct rh_snapshot *s)
 		return NULL;
 	for (size_t i = 0; i < s->n; i++)
 		order[i] = i;
-	sort_snap = s; /* the control thread is the only caller */
-	qsort(order, s->n, sizeof(*order), cmp_backend);
+	qsort_r(order, s->n, sizeof(*order), cmp_backend, (void *)s);
 	return order;
 }
 
@@ -168,10 +167,18 @@ lab(const char *v, int which)
 	return o;
 }
 
-static bool
-same_backend(const struct rh_backend *a, const struct rh_backend *b)
+/* One past the run of backends in <order> from <k> on that have the same address and name as
+ * order[k]: the entries one series stands for. */
+static size_t
+group_end(const struct rh_snapshot *s, const size_t *order, size_t k)
 {
-	return strcmp(a->name, b->name) == 0 && strcmp(a->spec, b->spec) == 0;
+	const struct rh_backend *b = s->backends[order[k]];
+	size_t e = k + 1;
+
+	while (e < s->n && strcmp(b->name, s->backends[order[e]]->name) == 0 &&
+	       strcmp(b->spec, s->backends[order[e]]->spec) == 0)
+		e++;
+	return e;
 }
 
 /* A per-backend per-worker counter summed over the workers: <off> is its offset in the entry. */
@@ -210,11 +217,12 @@ backend_counter(struct text *t, const struct rh_snapshot *s, const size_t *order
 		const char *help, size_t off)
 {
 	header(t, name, "counter", help);
-	for (size_t k = 0; k < s->n;) {
+	for (size_t k = 0, e; k < s->n; k = e) {
 		const struct rh_backend *b = s->backends[order[k]];
 		uint64_t v = 0;
-		for (; k < s->n && same_backend(b, s->backends[order[k]]); k++)
-			v += backend_sum(s->backends[order[k]], off);
+		e = group_end(s, order, k);
+		for (size_t j = k; j < e; j++)
+			v += backend_sum(s->backends[order[j]], off);
 		put(t, "%s{backend=\"%s\",name=\"%s\"} %llu\n", name, lab(b->name, 0), lab(b->spec, 1), (unsigned long long)v);
 	}
 }
@@ -289,12 +297,13 @@ page_metrics(struct rh_admin *a, struct text *t)
 	header(t, "roundhouse_requests_total", "counter",
 	       "Requests answered, by backend and status class; backend=\"\": answered by the proxy "
 	       "itself (400, 408, 413, 414, 431, 501, 502, 503, 504, 505).");
-	for (size_t k = 0; k < s->n;) {
+	for (size_t k = 0, e; k < s->n; k = e) {
 		const struct rh_backend *b = s->backends[order[k]];
 		uint64_t v[RH_STATUS_CLASSES] = {0};
-		for (; k < s->n && same_backend(b, s->backends[order[k]]); k++)
+		e = group_end(s, order, k);
+		for (size_t j = k; j < e; j++)
 			for (size_t c = 0; c < RH_STATUS_CLASSES; c++)
-				v[c] += backend_sum(s->backends[order[k]],
+				v[c] += backend_sum(s->backends[order[j]],
 						    LOCAL(responses) + c * sizeof(rh_stat));
 		for (size_t c = 0; c < RH_STATUS_CLASSES; c++)
 			put(t, "roundhouse_requests_total{backend=\"%s\",name=\"%s\",code=\"%s\"} %llu\n",
@@ -321,10 +330,8 @@ page_metrics(struct rh_admin *a, struct text *t)
 
 	header(t, "roundhouse_backend_state", "gauge",
 	       "The backend's health state: 1 for the state it is in.");
-	for (size_t k = 0; k < s->n; k++) {
+	for (size_t k = 0; k < s->n; k = group_end(s, order, k)) {
 		const struct rh_backend *b = s->backends[order[k]];
-		if (k > 0 && same_backend(b, s->backends[order[k - 1]]))
-			continue;
 		unsigned st = atomic_load_explicit(&b->state, memory_order_relaxed);
 		for (unsigned i = 0; i < RH_BACKEND_STATES; i++)
 			put(t, "roundhouse_backend_state{backend=\"%s\",name=\"%s\",state=\"%s\"} %d\n",
@@ -332,31 +339,33 @@ page_metrics(struct rh_admin *a, struct text *t)
 	}
 	header(t, "roundhouse_backend_transitions_total", "counter",
 	       "Times the backend entered each state.");
-	for (size_t k = 0; k < s->n; k++) {
+	for (size_t k = 0; k < s->n; k = group_end(s, order, k)) {
 		const struct rh_backend *b = s->backends[order[k]];
-		if (k > 0 && same_backend(b, s->backends[order[k - 1]]))
-			continue;
 		for (unsigned i = 0; i < RH_BACKEND_STATES; i++)
 			put(t, "roundhouse_backend_transitions_total{backend=\"%s\",name=\"%s\",state=\"%s\"} %llu\n",
 			    lab(b->name, 0), lab(b->spec, 1), rh_backend_state_name(i),
 			    (unsigned long long)atomic_load_explicit(&b->transitions[i], memory_order_relaxed));
 	}
-	header(t, "roundhouse_backend_weight", "gauge", "The backend's weight (0: draining).");
-	for (size_t k = 0; k < s->n; k++) {
+	header(t, "roundhouse_backend_weight", "gauge",
+	       "The backend's weight (0: draining; a line written twice counts twice).");
+	for (size_t k = 0, e; k < s->n; k = e) {
 		const struct rh_backend *b = s->backends[order[k]];
-		if (k > 0 && same_backend(b, s->backends[order[k - 1]]))
-			continue;
-		put(t, "roundhouse_backend_weight{backend=\"%s\",name=\"%s\"} %u\n", lab(b->name, 0),
-		    lab(b->spec, 1), s->weights[order[k]]);
+		uint64_t weight = 0;
+		e = group_end(s, order, k);
+		for (size_t j = k; j < e; j++)
+			weight += s->weights[order[j]];
+		put(t, "roundhouse_backend_weight{backend=\"%s\",name=\"%s\"} %llu\n", lab(b->name, 0),
+		    lab(b->spec, 1), (unsigned long long)weight);
 	}
 	header(t, "roundhouse_upstream_connections", "gauge",
 	       "Upstream connections: active (an exchange in flight) and idle (pooled), by backend.");
-	for (size_t k = 0; k < s->n;) {
+	for (size_t k = 0, e; k < s->n; k = e) {
 		const struct rh_backend *b = s->backends[order[k]];
 		uint64_t active = 0, idle = 0;
-		for (; k < s->n && same_backend(b, s->backends[order[k]]); k++) {
-			active += rh_backend_inflight(s->backends[order[k]]);
-			idle += backend_sum(s->backends[order[k]], LOCAL(idle_count));
+		e = group_end(s, order, k);
+		for (size_t j = k; j < e; j++) {
+			active += rh_backend_inflight(s->backends[order[j]]);
+			idle += backend_sum(s->backends[order[j]], LOCAL(idle_count));
 		}
 		put(t, "roundhouse_upstream_connections{backend=\"%s\",name=\"%s\",state=\"active\"} %llu\n",
 		    lab(b->name, 0), lab(b->spec, 1), (unsigned long long)active);
