@@ -148,6 +148,13 @@ ep_bio_read(BIO *bio, char *out, int len)
 	BIO_clear_retry_flags(bio);
 	if (ep->tls_in)
 		return (int)take_read_ahead(ep, out, (size_t)len);
+	if (!ep->readable) {
+		/* drained, and no epoll edge since: a read() could only say EAGAIN (after each flight
+		 * BoringSSL asks for the peer's answer at once, and it cannot have come yet) */
+		BIO_set_retry_read(bio);
+		errno = EAGAIN;
+		return -1;
+	}
 	if (len < READ_AHEAD_BELOW && thread_bufs && (ra = rh_buf_get(thread_bufs))) {
 		dst = ra->data;
 		cap = RH_BUF_SIZE;
@@ -495,6 +502,9 @@ edge_ctx(const struct rh_config *cfg, const struct rh_cert_conf *cc, char *err, 
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	/* resumption by tickets only (keys made and rotated by BoringSSL): no cache, no lock */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* one ticket per handshake (BoringSSL sends two): a client that resumes gets a fresh one each
+	 * time, as OpenSSL servers do after a resumption, and every handshake costs a ticket less */
+	SSL_CTX_set_num_tickets(ctx, 1);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
