@@ -88,9 +88,9 @@ enum resp_phase {
 enum pump {
 	P_WAIT,       /* blocked on a socket */
 	P_DONE,       /* this direction is complete */
-	P_UPFAIL,     /* upstream error, errno-style code in c->fail_err */
+	P_UPFAIL,     /* upstream error, errno-style code in io->fail_err */
 	P_CLIENTFAIL, /* client went away, or the response cannot be completed: abort */
-	P_REJECT,     /* the request body broke its framing or its limit: answer c->reject if possible */
+	P_REJECT,     /* the request body broke its framing or its limit: answer io->reject if possible */
 };
 
 /* A write queue: iovecs (a serialized head, a chunk-size line, body bytes, a CRLF), plus how many
@@ -102,23 +102,65 @@ struct wq {
 	uint32_t consume;
 };
 
-/* What only a running exchange needs: the write queues' iovecs and the chunk-size line of a
- * re-framed body. Taken from the worker when an exchange starts and given back at exchange_end, so
- * an idle keep-alive connection does not carry them. */
+/* What only a running exchange needs (CS_PROXY, CS_QUEUED): the pumps' state, the upstream
+ * connection, the buffers and write queues, retries, and what the metrics and the access log say
+ * of it. Taken from the worker when an exchange starts and given back at exchange_end, so an idle
+ * keep-alive connection does not carry them. One on the worker's free list holds nothing (no
+ * upstream connection, buffer, pipe or backend reference): exchange_end gave all of it back. */
 struct rh_conn_io {
-	struct iovec req[2];  /* [head][body] */
-	struct iovec resp[4]; /* [head][chunk size][body][CRLF] */
-	char chunk_hdr[20];   /* "<hex size>\r\n" of the chunk being written (chunk_out) */
-	struct rh_lb_tried tried; /* backends this request failed on: a retry picks another */
 	struct rh_conn_io *next_free;
-	/* for the metrics and the access log (here, not on the connection: an idle one holds none) */
+	struct rh_conn *qnext, *qprev; /* the worker's queue for max_conns slots (CS_QUEUED) */
+
+	/* the pumps */
+	uint8_t req_phase, resp_phase;
+	uint8_t req_body, resp_body; /* enum rh_body_kind */
+	bool http10;        /* the client spoke HTTP/1.0 */
+	bool req_is_head;
+	bool req_idempotent; /* the request may be sent again after it may have reached a backend */
+	bool keep_alive;    /* the client connection survives this exchange */
+	bool client_ka;     /* the client asked to keep the connection: it may send more */
+	bool head_consumed; /* the request head left the input buffer (no retry from here on) */
+	bool resp_seen;     /* the upstream sent bytes for this request */
+	bool resp_started;  /* a response head went to the client: no error response possible now */
+	bool resp_interim;  /* the write queue holds a 1xx head */
+	bool up_reusable;   /* the upstream keeps the connection open after this response */
+	bool chunk_out;     /* a close-delimited response is re-framed as chunked for a 1.1 client */
+	bool resp_final;    /* the write queue holds the last-chunk of such a response */
+	struct rh_upconn *up;
+	struct rh_buf *out;       /* upstream -> client */
+	struct rh_buf *req_head;  /* the serialized request head, until it is written */
+	struct rh_buf *resp_head; /* the serialized response head (or 1xx head), until it is written */
+	size_t req_head_len;
+	uint64_t req_left, resp_left;
+	struct rh_chunked req_chunk, resp_chunk;
+	struct wq reqq, respq;
+	struct iovec req[2];  /* reqq's: [head][body] */
+	struct iovec resp[4]; /* respq's: [head][chunk size][body][CRLF] */
+	char chunk_hdr[20];   /* "<hex size>\r\n" of the chunk being written (chunk_out) */
+	int pipe[2];          /* RS_SPLICE: the pipe in between ({-1, -1}: none) */
+	uint32_t pipe_bytes;  /* bytes in it, not yet written to the client */
+
+	/* retries, and how the last attempt failed */
+	uint8_t attempts;   /* retries of this request (each to a backend it did not fail on) */
+	bool stale_retried; /* it went again once after a pooled connection turned out closed */
+	bool retry_pending; /* a retry waits for start_exchange to find another backend */
+	bool retry_budgeted; /* ... and must fit in the retry budget */
+	int8_t retry_fail;  /* ... else the client gets this (LR_*) */
+	bool fail_logged;   /* the failure was logged already (TLS: once per backend and reason) */
+	bool fail_io;       /* the failure was the transport's (a read or write): rh_ep_failure says why */
+	int8_t reject;      /* P_REJECT: the error response (LR_*) */
+	int fail_err;
+	const char *fail_what;
+	struct rh_lb_tried tried; /* backends this request failed on: a retry picks another */
+	struct rh_backend *retry_from; /* the backend a pending retry leaves (a reference), for the
+	                                  per-backend retry counts */
+
+	/* for the metrics and the access log */
+	uint64_t tx;               /* bytes sent to the client */
 	uint64_t started_us;       /* when the head was parsed (rh_clock_us) */
 	int64_t connect_us;        /* the upstream connect (and handshake) time; -1: reused or none */
 	uint64_t connect_start_us;
-	struct rh_backend *retry_from; /* the backend a pending retry leaves (a reference), for the
-	                                  per-backend retry counts */
-	int pipe[2];               /* RS_SPLICE: the pipe in between ({-1, -1}: none) */
-	uint32_t pipe_bytes;       /* bytes in it, not yet written to the client */
+	uint16_t status;           /* sent to the client; 0: nothing yet */
 	/* for the access log (copied from the parsed head only when it is on) */
 	uint8_t method_len;
 	uint16_t target_len;
@@ -127,68 +169,43 @@ struct rh_conn_io {
 	char target[LOG_TARGET_MAX];
 };
 
+/* A client connection. Between requests it holds only what it needs then (its socket, timer and
+ * list links, the input buffer of a head being read, the client's address); an exchange adds its
+ * struct rh_conn_io. */
 struct rh_conn {
 	struct rh_ep ep; /* first: epoll data.ptr */
 	struct rh_worker *w;
 	struct rh_conn *next, *prev; /* worker's list of open connections; next also links free lists */
-	struct rh_conn *qnext, *qprev; /* the worker's queue for max_conns slots (CS_QUEUED) */
-	struct rh_deferred closed;   /* released after the batch it was closed in */
-	struct rh_timer timer;
-
-	uint8_t state, req_phase, resp_phase;
-	uint8_t req_body, resp_body; /* enum rh_body_kind */
-	uint8_t attempts;   /* retries of this request (each to a backend it did not fail on) */
-	bool stale_retried; /* it went again once after a pooled connection turned out closed */
-	bool retry_pending; /* a retry waits for start_exchange to find another backend */
-	bool retry_budgeted; /* ... and must fit in the retry budget */
-	int8_t retry_fail;  /* ... else the client gets this (LR_*) */
-	bool keep_alive;    /* the client connection survives this exchange */
-	bool client_ka;     /* the client asked to keep the connection: it may send more */
-	bool chunk_out;     /* a close-delimited response is re-framed as chunked for a 1.1 client */
-	bool resp_final;    /* the write queue holds the last-chunk of such a response */
-	bool http10;        /* the client spoke HTTP/1.0 */
-	bool req_is_head;
-	bool resp_started;  /* a response head went to the client: no error response possible now */
-	bool resp_interim;  /* the write queue holds a 1xx head */
-	bool head_consumed; /* the request head left the input buffer (no retry from here on) */
-	bool resp_seen;     /* the upstream sent bytes for this request */
-	bool up_reusable;   /* the upstream keeps the connection open after this response */
-	bool wrote_client;  /* some response bytes went to the client on this connection */
-	bool nodelay;       /* TCP_NODELAY is set on the client socket */
-	bool watched;       /* the client socket is in the worker's epoll set (see conn_run) */
-	size_t lf_checked;  /* bytes of the partial head being read (the request's, then the
-			     * response's) known to hold no LF yet */
-	bool fail_logged;   /* the failure was logged already (TLS: once per backend and reason) */
-	bool fail_io;       /* the failure was the transport's (a read or write): rh_ep_failure says why */
-	bool shut;          /* LINGER: our side is shut (after close_notify, for TLS) */
-	bool req_idempotent; /* the request may be sent again after it may have reached a backend */
-	int fail_err;
-	const char *fail_what;
-	int reject; /* P_REJECT: the error response (LR_*) */
-
-	struct rh_buf *in;  /* client -> upstream: small while it holds only heads (see buf.h) */
-	struct rh_buf *out; /* upstream -> client */
-	struct rh_buf *req_head;  /* the serialized request head, until it is written */
-	struct rh_buf *resp_head; /* the serialized response head (or 1xx head), until it is written */
-	struct rh_upconn *up;
-
-	uint64_t req_left, resp_left;
-	struct rh_chunked req_chunk, resp_chunk;
-	size_t req_head_len;
-	struct wq reqq, respq;
-
-	struct rh_conn_io *io;  /* while an exchange runs */
-	struct iovec local_iov; /* error responses: one static string */
-
-	unsigned requests; /* exchanges completed on this connection */
-	/* what the metrics and the access log say of the current exchange */
-	uint64_t rx, tx;        /* client bytes since the last exchange ended */
-	uint16_t status;        /* sent to the client; 0: nothing yet */
-	int8_t local_which;     /* LR_* of an answer of the proxy's own, else LR_NONE */
+	/* conn_close cancels the timer before it uses the release link: never both at once */
+	union {
+		struct rh_timer timer;
+		struct rh_deferred closed; /* released after the batch it was closed in */
+	};
+	struct rh_buf *in;     /* client -> upstream: small while it holds only heads (see buf.h) */
+	struct rh_conn_io *io; /* while an exchange runs (CS_PROXY, CS_QUEUED), else NULL */
+	uint64_t rx;           /* client bytes since the last exchange ended */
+	unsigned requests;     /* exchanges completed on this connection */
+	uint32_t lf_checked;   /* bytes of the partial head being read (the request's, then the
+				* response's) known to hold no LF yet: at most a buffer's capacity */
 	uint16_t client_port;
+	uint16_t local_sent;   /* CS_LOCAL: bytes of the error response written */
+	uint8_t state;
+	int8_t local_which;    /* LR_* of an answer of the proxy's own (the connection ends with it:
+				* CS_LOCAL writes it), else LR_NONE */
+	bool wrote_client;     /* some response bytes went to the client on this connection */
+	bool nodelay;          /* TCP_NODELAY is set on the client socket */
+	bool watched;          /* the client socket is in the worker's epoll set (see conn_run) */
+	bool shut;             /* LINGER: our side is shut (after close_notify, for TLS) */
 	uint8_t ip_len;
-	char ip[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN]; /* the client's address as text: X-Forwarded-For, the access log */
 };
+
+/* An idle keep-alive connection costs its struct rh_conn and nothing else, and it is to cost at
+ * most 256 bytes: 248 is the largest request glibc's malloc serves from a 256-byte chunk on 64-bit
+ * Linux (8 bytes of chunk header, 16-byte steps). What only an exchange needs goes in rh_conn_io. */
+#if defined(__linux__) && UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(struct rh_conn) <= 248, "struct rh_conn outgrew a 256-byte malloc chunk");
+#endif
 
 /* ---- static strings of re-framed bodies ---- */
 #define S(x) {(void *)(x), sizeof(x) - 1}
@@ -273,8 +290,9 @@ wq_advance(struct wq *q, size_t n)
 }
 
 /* Writes the queue to <ep>, adding what went out to *<sent>. 0 when all is written, 1 when the
- * socket is full, -1 on error (errno). <sent> may be NULL. */
-static int
+ * socket is full, -1 on error (errno). <sent> may be NULL. (inline: each pump calls it once a
+ * request, and a call of its own costs more than the loop) */
+static inline int
 wq_flush(struct rh_ep *ep, struct wq *q, uint64_t *sent)
 {
 	while (q->idx < q->cnt) {
@@ -367,30 +385,30 @@ push_iov(struct wq *q, const struct iovec *s)
 
 /* Empty write queues over the exchange's iovecs, covering <consume> input bytes. */
 static void
-reqq_start(struct rh_conn *c, size_t consume)
+reqq_start(struct rh_conn_io *io, size_t consume)
 {
-	c->reqq = (struct wq){.iov = c->io->req, .max = 2, .consume = (uint32_t)consume};
+	io->reqq = (struct wq){.iov = io->req, .max = 2, .consume = (uint32_t)consume};
 }
 
 static void
-respq_start(struct rh_conn *c, size_t consume)
+respq_start(struct rh_conn_io *io, size_t consume)
 {
-	c->respq = (struct wq){.iov = c->io->resp, .max = 4, .consume = (uint32_t)consume};
+	io->respq = (struct wq){.iov = io->resp, .max = 4, .consume = (uint32_t)consume};
 }
 
 /* Queues <n> response body bytes at <p>, as one chunk when the response is being re-framed. */
 static void
-push_resp_body(struct rh_conn *c, const char *p, size_t n)
+push_resp_body(struct rh_conn_io *io, const char *p, size_t n)
 {
 	if (n == 0)
 		return;
-	if (c->chunk_out) {
-		int len = snprintf(c->io->chunk_hdr, sizeof(c->io->chunk_hdr), "%zx\r\n", n);
-		push(&c->respq, c->io->chunk_hdr, (size_t)len);
-		push(&c->respq, p, n);
-		push_iov(&c->respq, &iov_crlf);
+	if (io->chunk_out) {
+		int len = snprintf(io->chunk_hdr, sizeof(io->chunk_hdr), "%zx\r\n", n);
+		push(&io->respq, io->chunk_hdr, (size_t)len);
+		push(&io->respq, p, n);
+		push_iov(&io->respq, &iov_crlf);
 	} else {
-		push(&c->respq, p, n);
+		push(&io->respq, p, n);
 	}
 }
 
@@ -412,9 +430,11 @@ static const char *const local_words[] = {
 	[LR_503_FULL] = "queue_timeout",
 };
 
-/* One access log line for the exchange of <c>, which <backend> (or none) answered. */
+/* One access log line for the exchange of <c>, which <backend> (or none) answered with <status>
+ * after sending <tx> bytes. */
 static void
-access_log(struct rh_conn *c, enum outcome how, const struct rh_backend *backend, uint64_t now_us)
+access_log(struct rh_conn *c, enum outcome how, const struct rh_backend *backend, uint16_t status,
+	   uint64_t tx, uint64_t now_us)
 {
 	struct rh_worker *w = c->w;
 	const struct rh_conn_io *io = c->io;
@@ -431,13 +451,13 @@ access_log(struct rh_conn *c, enum outcome how, const struct rh_backend *backend
 		.target = io ? io->target : refused ? refused->target.p : "",
 		.target_len = io ? io->target_len : refused_target,
 		.target_truncated = io ? io->target_truncated : refused && refused->target.len > LOG_TARGET_MAX,
-		.status = c->status,
+		.status = status,
 		.backend = backend ? backend->name : NULL,
 		.bytes_in = c->rx,
-		.bytes_out = c->tx,
+		.bytes_out = tx,
 		.duration_us = io ? now_us - io->started_us : 0,
 		.connect_us = io ? io->connect_us : -1,
-		.retries = c->attempts,
+		.retries = io ? io->attempts : 0,
 		.end = how == EX_ABORTED ? "aborted"
 		       : how == EX_LOCAL && c->local_which != LR_NONE ? local_words[c->local_which]
 								     : NULL,
@@ -467,46 +487,54 @@ log_request_line(struct rh_conn_io *io, const struct rh_http_request *req)
 /* Where every exchange ends, whichever way (the worker's statistics are counted here, and the
  * access log, per-backend counters and passive health reports are to hook in here too): the
  * upstream connection goes back to the pool only after a complete exchange with nothing left
- * over, else it is closed (either way it stops counting as in flight); the serialized heads are
- * given back. */
+ * over, else it is closed (either way it stops counting as in flight); the buffers, the pipe and
+ * the io itself are given back. A request refused before its exchange began has no io: it can
+ * only end with the proxy's own answer (EX_LOCAL). */
 static void
 exchange_end(struct rh_conn *c, enum outcome how)
 {
 	struct rh_worker *w = c->w;
-	struct rh_upconn *up = c->up;
-	uint64_t now_us = c->io ? rh_clock_us() : 0;
+	struct rh_conn_io *io = c->io;
+	struct rh_upconn *up = io ? io->up : NULL;
+	uint64_t now_us = io ? rh_clock_us() : 0;
+	uint16_t status = io ? io->status : 0;
+	uint64_t tx = io ? io->tx : 0;
 
-	if (c->io)
-		rh_histogram_add(&w->stats.duration, now_us - c->io->started_us);
-	if (how == EX_RESPONDED && up)
-		rh_stat_add(&up->backend->local[w->id].responses[rh_status_class(c->status)], 1);
-	if (w->srv->access_log)
-		access_log(c, how, up ? up->backend : NULL, now_us);
-	c->up = NULL;
-	if (up) {
-		if (how == EX_RESPONDED && c->up_reusable && c->req_phase == RQ_DONE &&
-		    rh_buf_len(c->out) == 0 && !w->draining)
-			rh_upstream_release(w, up, w->snap->settings.keepalive);
-		else
-			rh_upstream_close(w, up);
+	if (how == EX_LOCAL) {
+		const struct local_response *r = &local_responses[c->local_which];
+		status = (uint16_t)r->status;
+		tx += r->len; /* counted now: the connection closes after it, with no exchange to count it */
 	}
-	rh_buf_put(&w->bufs, c->req_head);
-	rh_buf_put(&w->bufs, c->resp_head);
-	c->req_head = c->resp_head = NULL;
-	if (c->io) {
-		if (c->io->pipe[0] != -1)
-			pipe_give(w, c->io->pipe, c->io->pipe_bytes == 0);
-		if (c->io->retry_from) {
-			rh_backend_unref(c->io->retry_from);
-			c->io->retry_from = NULL;
+	if (io)
+		rh_histogram_add(&w->stats.duration, now_us - io->started_us);
+	if (how == EX_RESPONDED && up)
+		rh_stat_add(&up->backend->local[w->id].responses[rh_status_class(status)], 1);
+	if (w->srv->access_log)
+		access_log(c, how, up ? up->backend : NULL, status, tx, now_us);
+	if (io) {
+		io->up = NULL;
+		if (up) {
+			if (how == EX_RESPONDED && io->up_reusable && io->req_phase == RQ_DONE &&
+			    rh_buf_len(io->out) == 0 && !w->draining)
+				rh_upstream_release(w, up, w->snap->settings.keepalive);
+			else
+				rh_upstream_close(w, up);
 		}
-		c->io->next_free = w->free_io;
-		w->free_io = c->io;
+		rh_buf_put(&w->bufs, io->req_head);
+		rh_buf_put(&w->bufs, io->resp_head);
+		rh_buf_put(&w->bufs, io->out);
+		io->req_head = io->resp_head = io->out = NULL;
+		if (io->pipe[0] != -1)
+			pipe_give(w, io->pipe, io->pipe_bytes == 0);
+		if (io->retry_from) {
+			rh_backend_unref(io->retry_from);
+			io->retry_from = NULL;
+		}
+		io->next_free = w->free_io;
+		w->free_io = io;
 		c->io = NULL;
 		rh_stat_sub(&w->stats.clients_active, 1);
 	}
-	c->attempts = 0;
-	c->stale_retried = false;
 	switch (how) {
 	case EX_RESPONDED:
 		c->requests++;
@@ -514,17 +542,43 @@ exchange_end(struct rh_conn *c, enum outcome how)
 		break;
 	case EX_LOCAL:
 		rh_stat_add(&w->stats.responses_local, 1);
-		rh_stat_add(&w->stats.local_by_class[rh_status_class(c->status)], 1);
+		rh_stat_add(&w->stats.local_by_class[rh_status_class(status)], 1);
 		break;
 	case EX_ABORTED:
 		rh_stat_add(&w->stats.aborted, 1);
 		break;
 	}
 	rh_stat_add(&w->stats.bytes_in, c->rx);
-	rh_stat_add(&w->stats.bytes_out, c->tx);
-	c->rx = c->tx = 0;
-	c->status = 0;
-	c->local_which = LR_NONE;
+	rh_stat_add(&w->stats.bytes_out, tx);
+	c->rx = 0;
+}
+
+/* An io for a new exchange, from the worker's free list or else malloc (NULL when memory ran out),
+ * with nothing of an earlier exchange left in it. */
+static struct rh_conn_io *
+io_take(struct rh_worker *w)
+{
+	struct rh_conn_io *io = w->free_io;
+
+	if (io) {
+		w->free_io = io->next_free;
+	} else {
+		if (!(io = malloc(sizeof(*io))))
+			return NULL;
+		/* holds nothing, like one from the free list */
+		io->up = NULL;
+		io->out = io->req_head = io->resp_head = NULL;
+		io->pipe[0] = io->pipe[1] = -1;
+		io->retry_from = NULL;
+	}
+	io->pipe_bytes = 0;
+	io->tried.n = 0;
+	io->attempts = 0;
+	io->stale_retried = false;
+	io->retry_pending = false;
+	io->tx = 0;
+	io->status = 0;
+	return io;
 }
 
 /* ---- the queue for max_conns slots ---- */
@@ -547,30 +601,32 @@ queue_wait(struct rh_conn *c)
 		}
 	}
 	c->state = CS_QUEUED;
-	c->qnext = NULL;
-	c->qprev = w->queue_tail;
+	c->io->qnext = NULL;
+	c->io->qprev = w->queue_tail;
 	if (w->queue_tail)
-		w->queue_tail->qnext = c;
+		w->queue_tail->io->qnext = c;
 	else
 		w->queue_head = c;
 	w->queue_tail = c;
 	w->n_queued++;
 }
 
+/* <c> leaves the queue (before its exchange ends: the links are its io's). */
 static void
 queue_leave(struct rh_conn *c)
 {
 	struct rh_worker *w = c->w;
+	struct rh_conn_io *io = c->io;
 
-	if (c->qprev)
-		c->qprev->qnext = c->qnext;
+	if (io->qprev)
+		io->qprev->io->qnext = io->qnext;
 	else
-		w->queue_head = c->qnext;
-	if (c->qnext)
-		c->qnext->qprev = c->qprev;
+		w->queue_head = io->qnext;
+	if (io->qnext)
+		io->qnext->io->qprev = io->qprev;
 	else
-		w->queue_tail = c->qprev;
-	c->qnext = c->qprev = NULL;
+		w->queue_tail = io->qprev;
+	io->qnext = io->qprev = NULL;
 	w->n_queued--;
 }
 
@@ -595,12 +651,11 @@ conn_close(struct rh_conn *c)
 		queue_leave(c);
 	if (c->state == CS_PROXY || c->state == CS_QUEUED)
 		exchange_end(c, EX_ABORTED);
-	rh_timer_cancel(&c->timer);
+	rh_timer_cancel(&c->timer); /* before its storage becomes the release link */
 	rh_stat_add(&w->stats.bytes_in, c->rx); /* read for an exchange that never began */
 	c->rx = 0;
 	rh_buf_put(&w->bufs, c->in);
-	rh_buf_put(&w->bufs, c->out);
-	c->in = c->out = NULL;
+	c->in = NULL;
 	rh_ep_close(&c->ep);
 
 	if (c->prev)
@@ -645,18 +700,14 @@ conn_worker_exit(struct rh_worker *w)
 	rh_upstream_free_cached(w);
 }
 
-/* Sets up an error response; the connection closes once it is sent. */
+/* Sets up an error response; the connection closes once it is sent. CS_LOCAL needs no io: the
+ * response is one of the static texts, written from c->local_sent on. */
 static void
 reply_local(struct rh_conn *c, int which)
 {
-	struct local_response *r = &local_responses[which];
-
-	c->status = (uint16_t)r->status;
 	c->local_which = (int8_t)which;
-	c->tx += r->len; /* counted now: the connection closes after it, with no exchange to count it */
 	exchange_end(c, EX_LOCAL);
-	c->local_iov = (struct iovec){(void *)r->text, r->len};
-	c->respq = (struct wq){.iov = &c->local_iov, .cnt = 1, .max = 1};
+	c->local_sent = 0;
 	c->state = CS_LOCAL;
 }
 
@@ -684,7 +735,7 @@ head_worth_parsing(struct rh_conn *c, const struct rh_buf *b)
 {
 	size_t len = rh_buf_len(b), seen = c->lf_checked;
 
-	c->lf_checked = len;
+	c->lf_checked = (uint32_t)len;
 	if (len == 0)
 		return false;
 	return seen == 0 || rh_buf_room(b) == 0 ||
@@ -739,9 +790,10 @@ log_tls_failure(struct rh_worker *w, struct rh_backend *b, const struct rh_ep *e
 static bool
 body_over_limit(const struct rh_conn *c)
 {
+	const struct rh_conn_io *io = c->io;
 	uint64_t max = c->w->snap->settings.limits.max_body;
 
-	return max && c->req_body == RH_BODY_CHUNKED && c->req_chunk.total + c->req_chunk.remaining > max;
+	return max && io->req_body == RH_BODY_CHUNKED && io->req_chunk.total + io->req_chunk.remaining > max;
 }
 
 /* A buffer in *<slot> for a serialized head of at most <need> bytes (the serializer's bound; it is
@@ -762,27 +814,28 @@ head_buffer(struct rh_worker *w, struct rh_buf **slot, size_t need)
 }
 
 /* Serializes the upstream request head for the parsed <req> (whose head is <head_len> bytes at
- * c->in->start) into c->req_head and queues it in c->reqq with the body bytes that came along, so
+ * c->in->start) into io->req_head and queues it in io->reqq with the body bytes that came along, so
  * both leave in one writev. Returns LR_NONE, or the error response to answer instead. */
 static int
 build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_len)
 {
 	struct rh_worker *w = c->w;
+	struct rh_conn_io *io = c->io;
 	const struct rh_request_rewrite rw = {
 		.host = w->snap->settings.host_header,
 		.xff = w->snap->settings.x_forwarded_for,
 		.client_ip = {c->ip, c->ip_len},
 		.https = rh_ep_is_tls(&c->ep),
 	};
-	struct wq *q = &c->reqq;
+	struct wq *q = &io->reqq;
 
-	if (!head_buffer(w, &c->req_head, rh_http1_request_size_bound(req, head_len, &rw)))
+	if (!head_buffer(w, &io->req_head, rh_http1_request_size_bound(req, head_len, &rw)))
 		return LR_502_CONNECT;
-	ssize_t n = rh_http1_serialize_request(req, &rw, c->req_head->data, c->req_head->cap);
+	ssize_t n = rh_http1_serialize_request(req, &rw, io->req_head->data, io->req_head->cap);
 	if (n < 0)
 		return LR_431; /* rewritten, the head no longer fits in RH_BUF_SIZE */
-	reqq_start(c, 0);
-	push(q, c->req_head->data, (size_t)n);
+	reqq_start(io, 0);
+	push(q, io->req_head->data, (size_t)n);
 
 	/* a body streams through a large buffer: the bytes after the head move there now (the
 	 * parsed spans of <req> are not used after this) */
@@ -793,7 +846,7 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 	size_t avail = rh_buf_len(in) - head_len;
 	ssize_t nb = 0;
 	if (avail)
-		nb = body_take(c->req_body, &c->req_left, &c->req_chunk, body, avail);
+		nb = body_take(io->req_body, &io->req_left, &io->req_chunk, body, avail);
 	if (nb < 0)
 		return LR_400; /* chunked framing broken in the first body bytes */
 	if (body_over_limit(c))
@@ -801,8 +854,8 @@ build_request(struct rh_conn *c, const struct rh_http_request *req, size_t head_
 	push(q, body, (size_t)nb);
 	/* a request without body keeps its head in the buffer until the response starts, so that a
 	 * stale pooled connection can be retried; one with a body gives it up once sent */
-	c->head_consumed = false;
-	q->consume = c->req_body == RH_BODY_NONE ? 0 : (uint32_t)(head_len + (size_t)nb);
+	io->head_consumed = false;
+	q->consume = io->req_body == RH_BODY_NONE ? 0 : (uint32_t)(head_len + (size_t)nb);
 	return LR_NONE;
 }
 
@@ -830,12 +883,14 @@ local_error(int err)
 static bool
 retry_wanted(struct rh_conn *c, bool budgeted, int fail)
 {
-	if (c->attempts >= c->w->snap->settings.retries)
+	struct rh_conn_io *io = c->io;
+
+	if (io->attempts >= c->w->snap->settings.retries)
 		return false;
-	c->attempts++;
-	c->retry_pending = true;
-	c->retry_budgeted = budgeted;
-	c->retry_fail = (int8_t)fail;
+	io->attempts++;
+	io->retry_pending = true;
+	io->retry_budgeted = budgeted;
+	io->retry_fail = (int8_t)fail;
 	return true;
 }
 
@@ -845,27 +900,29 @@ static bool
 retry_go(struct rh_conn *c)
 {
 	struct rh_worker *w = c->w;
+	struct rh_conn_io *io = c->io;
 
-	c->retry_pending = false;
-	if (c->retry_budgeted && !rh_retry_budget_take(&w->budget, w->now)) {
+	io->retry_pending = false;
+	if (io->retry_budgeted && !rh_retry_budget_take(&w->budget, w->now)) {
 		rh_stat_add(&w->stats.retries_denied, 1);
-		if (c->io->retry_from)
-			rh_stat_add(&c->io->retry_from->local[w->id].retries_denied, 1);
-		reply_local(c, c->retry_fail);
+		if (io->retry_from)
+			rh_stat_add(&io->retry_from->local[w->id].retries_denied, 1);
+		reply_local(c, io->retry_fail);
 		return false;
 	}
 	rh_stat_add(&w->stats.retries, 1);
-	if (c->io->retry_from) {
-		rh_stat_add(&c->io->retry_from->local[w->id].retries, 1);
-		rh_backend_unref(c->io->retry_from);
-		c->io->retry_from = NULL;
+	if (io->retry_from) {
+		rh_stat_add(&io->retry_from->local[w->id].retries, 1);
+		rh_backend_unref(io->retry_from);
+		io->retry_from = NULL;
 	}
 	return true;
 }
 
 /* Picks a backend and an upstream connection for the complete head at c->in->start and prepares the
  * exchange. <head_len>: the head was just parsed into w->req (the usual case); 0: parse it again
- * (a retry, in a later loop turn). Returns false when it set up an error response instead. */
+ * (a retry, in a later loop turn). Returns false when it set up an error response instead (the io,
+ * if one was taken, is given back then). */
 static bool
 start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 {
@@ -883,43 +940,37 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		w->refused_req = NULL;
 		return false;
 	}
-	if (!c->io) {
-		if ((c->io = w->free_io))
-			w->free_io = c->io->next_free;
-		else if (!(c->io = malloc(sizeof(*c->io)))) {
+	if (!c->io) { /* a new request (a retry keeps its io, and what it tried) */
+		if (!(c->io = io_take(w))) {
 			reply_local(c, LR_502_CONNECT);
 			return false;
 		}
-		c->io->tried.n = 0; /* a new request (a retry keeps its io, and what it tried) */
-		c->retry_pending = false;
 		rh_retry_budget_request(&w->budget, w->now);
 		rh_stat_add(&w->stats.clients_active, 1);
 		c->io->started_us = rh_clock_us();
-		c->io->retry_from = NULL; /* (a reused one's was dropped at its exchange's end) */
-		c->io->pipe[0] = c->io->pipe[1] = -1;
-		c->io->pipe_bytes = 0;
 		if (w->srv->access_log)
 			log_request_line(c->io, req);
 	}
-	c->io->connect_us = -1;
-	c->req_head_len = (size_t)head_len;
-	c->http10 = req->minor_version == 0;
-	c->req_is_head = req->is_head;
-	c->keep_alive = req->keep_alive && !w->draining;
-	c->client_ka = req->keep_alive;
-	c->req_body = (uint8_t)req->body;
-	c->req_idempotent = req->is_idempotent;
-	c->req_left = req->content_length;
-	rh_chunked_init(&c->req_chunk);
-	c->resp_seen = false;
-	c->resp_started = false;
-	c->resp_interim = false;
-	c->chunk_out = false;
-	c->resp_final = false;
-	c->fail_what = NULL;
+	struct rh_conn_io *io = c->io; /* not read once reply_local has given it back */
+	io->connect_us = -1;
+	io->req_head_len = (size_t)head_len;
+	io->http10 = req->minor_version == 0;
+	io->req_is_head = req->is_head;
+	io->keep_alive = req->keep_alive && !w->draining;
+	io->client_ka = req->keep_alive;
+	io->req_body = (uint8_t)req->body;
+	io->req_idempotent = req->is_idempotent;
+	io->req_left = req->content_length;
+	rh_chunked_init(&io->req_chunk);
+	io->resp_seen = false;
+	io->resp_started = false;
+	io->resp_interim = false;
+	io->chunk_out = false;
+	io->resp_final = false;
+	io->fail_what = NULL;
 	c->lf_checked = 0; /* from here on it tracks the response head */
-	c->fail_logged = false;
-	c->fail_io = false;
+	io->fail_logged = false;
+	io->fail_io = false;
 
 	/* the hash key is read from <req>'s spans, before build_request may move the input */
 	uint64_t key = RH_LB_NO_KEY;
@@ -938,7 +989,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 
 	/* <avoid>: the backends this request failed on, plus (in <full>, a copy made only when
 	 * it happens) those at their max_conns limit right now */
-	const struct rh_lb_tried *avoid = &c->io->tried;
+	const struct rh_lb_tried *avoid = &io->tried;
 	struct rh_lb_tried full;
 	bool some_full = false;
 	struct rh_upconn *up = NULL;
@@ -951,17 +1002,17 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 			return false;
 		}
 		if (!b) {
-			reply_local(c, c->retry_pending ? c->retry_fail
-				       : c->attempts  ? LR_502_CONNECT
-						      : LR_502_NO_BACKEND);
+			reply_local(c, io->retry_pending ? io->retry_fail
+				       : io->attempts    ? LR_502_CONNECT
+							 : LR_502_NO_BACKEND);
 			return false;
 		}
-		if (c->retry_pending && !retry_go(c))
+		if (io->retry_pending && !retry_go(c))
 			return false;
 		bool slot;
 		if (!rh_backend_slot_take(b, &slot)) {
 			if (!some_full) {
-				full = c->io->tried;
+				full = io->tried;
 				avoid = &full;
 				some_full = true;
 			}
@@ -972,7 +1023,7 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		if (up) {
 			up->slot = slot;
 			if (up->connecting)
-				c->io->connect_start_us = rh_clock_us();
+				io->connect_start_us = rh_clock_us();
 			break;
 		}
 		int connect_err = errno;
@@ -982,11 +1033,11 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 		log_upstream_failure(w, b, "connect", connect_err);
 		if (!local_error(connect_err))
 			rh_runtime_report_failure(w->srv->rt, b, w->id, RH_FAIL_CONNECT, connect_err);
-		rh_lb_tried_add(&c->io->tried, b);
+		rh_lb_tried_add(&io->tried, b);
 		if (some_full)
 			rh_lb_tried_add(&full, b);
-		if (!c->io->retry_from) {
-			c->io->retry_from = b;
+		if (!io->retry_from) {
+			io->retry_from = b;
 			rh_backend_ref(b);
 		}
 		if (!retry_wanted(c, !refused(connect_err), LR_502_CONNECT)) {
@@ -994,15 +1045,15 @@ start_exchange(struct rh_conn *c, int head_len, bool fresh_only)
 			return false;
 		}
 	}
-	c->up = up;
-	if (!c->out && !(c->out = rh_buf_get(&w->bufs))) {
+	io->up = up;
+	if (!io->out && !(io->out = rh_buf_get(&w->bufs))) {
 		reply_local(c, LR_502_CONNECT);
 		return false;
 	}
-	c->out->start = c->out->end = 0;
-	c->req_phase = up->connecting ? RQ_CONNECT : RQ_SEND;
-	c->resp_phase = RS_HEAD;
-	respq_start(c, 0);
+	io->out->start = io->out->end = 0;
+	io->req_phase = up->connecting ? RQ_CONNECT : RQ_SEND;
+	io->resp_phase = RS_HEAD;
+	respq_start(io, 0);
 	c->state = CS_PROXY;
 	return true;
 }
@@ -1035,21 +1086,22 @@ body_buffer(struct rh_worker *w, struct rh_buf **bp)
 static enum pump
 pump_request(struct rh_conn *c)
 {
-	struct rh_upconn *up = c->up;
+	struct rh_conn_io *io = c->io;
+	struct rh_upconn *up = io->up;
 	struct rh_buf *in = c->in;
 
 	for (;;) {
-		switch (c->req_phase) {
+		switch (io->req_phase) {
 		case RQ_CONNECT: {
 			if (!up->ep.writable)
 				return P_WAIT;
 			int e = rh_net_socket_error(up->ep.fd);
 			if (e) {
-				c->fail_err = e;
-				c->fail_what = "connect";
+				io->fail_err = e;
+				io->fail_what = "connect";
 				return P_UPFAIL;
 			}
-			c->req_phase = RQ_HANDSHAKE; /* TLS's; a plain connection is done at once */
+			io->req_phase = RQ_HANDSHAKE; /* TLS's; a plain connection is done at once */
 			continue;
 		}
 		case RQ_HANDSHAKE: {
@@ -1058,9 +1110,9 @@ pump_request(struct rh_conn *c)
 				return P_WAIT;
 			if (st == RH_IO_FAIL) {
 				log_tls_failure(c->w, up->backend, &up->ep);
-				c->fail_err = EPROTO;
-				c->fail_what = "TLS handshake";
-				c->fail_logged = true;
+				io->fail_err = EPROTO;
+				io->fail_what = "TLS handshake";
+				io->fail_logged = true;
 				return P_UPFAIL;
 			}
 			if (rh_ep_is_tls(&up->ep)) {
@@ -1074,57 +1126,57 @@ pump_request(struct rh_conn *c)
 					rh_stat_add(&c->w->stats.upstream_tls_full, 1);
 			}
 			up->connecting = false;
-			c->io->connect_us = (int64_t)(rh_clock_us() - c->io->connect_start_us);
-			rh_histogram_add(&c->w->stats.connect, (uint64_t)c->io->connect_us);
-			c->req_phase = RQ_SEND;
+			io->connect_us = (int64_t)(rh_clock_us() - io->connect_start_us);
+			rh_histogram_add(&c->w->stats.connect, (uint64_t)io->connect_us);
+			io->req_phase = RQ_SEND;
 			continue;
 		}
 		case RQ_SEND: {
-			int r = wq_flush(&up->ep, &c->reqq, NULL);
-			if (c->reqq.progressed) {
+			int r = wq_flush(&up->ep, &io->reqq, NULL);
+			if (io->reqq.progressed) {
 				up->wrote = true;
 				progress(c, &c->w->tq_upstream);
 			}
 			if (r == 1)
 				return P_WAIT;
 			if (r == -1) {
-				c->fail_err = errno;
-				c->fail_what = "send";
-				c->fail_io = true;
+				io->fail_err = errno;
+				io->fail_what = "send";
+				io->fail_io = true;
 				return P_UPFAIL;
 			}
-			in->start += c->reqq.consume;
-			if (c->reqq.consume)
-				c->head_consumed = true;
-			reqq_start(c, 0);
-			rh_buf_put(&c->w->bufs, c->req_head); /* a retry serializes it again */
-			c->req_head = NULL;
-			if (body_done(c->req_body, c->req_left, &c->req_chunk)) {
-				c->req_phase = RQ_DONE;
+			in->start += io->reqq.consume;
+			if (io->reqq.consume)
+				io->head_consumed = true;
+			reqq_start(io, 0);
+			rh_buf_put(&c->w->bufs, io->req_head); /* a retry serializes it again */
+			io->req_head = NULL;
+			if (body_done(io->req_body, io->req_left, &io->req_chunk)) {
+				io->req_phase = RQ_DONE;
 				return P_DONE;
 			}
-			c->req_phase = RQ_BODY;
+			io->req_phase = RQ_BODY;
 			continue;
 		}
 		case RQ_BODY: {
 			size_t avail = rh_buf_len(in);
 			if (avail) {
-				ssize_t n = body_take(c->req_body, &c->req_left, &c->req_chunk,
+				ssize_t n = body_take(io->req_body, &io->req_left, &io->req_chunk,
 						      in->data + in->start, avail);
 				if (n < 0 || body_over_limit(c)) {
 					/* broken chunked framing from the client, or too much of it: what
 					 * is left is never forwarded */
-					c->reject = n < 0 ? LR_400 : LR_413;
+					io->reject = n < 0 ? LR_400 : LR_413;
 					return P_REJECT;
 				}
-				reqq_start(c, (size_t)n);
-				push(&c->reqq, in->data + in->start, (size_t)n);
-				c->req_phase = RQ_SEND;
+				reqq_start(io, (size_t)n);
+				push(&io->reqq, in->data + in->start, (size_t)n);
+				io->req_phase = RQ_SEND;
 				continue;
 			}
 			in->start = in->end = 0;
 			if (in->cap < RH_BUF_BODY_SIZE &&
-			    (c->req_body != RH_BODY_LENGTH || c->req_left > in->cap))
+			    (io->req_body != RH_BODY_LENGTH || io->req_left > in->cap))
 				body_buffer(c->w, &c->in);
 			in = c->in;
 			ssize_t r = read_into(&c->ep, in);
@@ -1144,19 +1196,21 @@ pump_request(struct rh_conn *c)
 	}
 }
 
-/* Serializes the client response head (final or 1xx) for the parsed <resp> into c->resp_head and
- * starts c->respq with it. False when it does not fit in RH_BUF_SIZE or memory ran out. */
+/* Serializes the client response head (final or 1xx) for the parsed <resp> into io->resp_head and
+ * starts io->respq with it. False when it does not fit in RH_BUF_SIZE or memory ran out. */
 static bool
 queue_response_head(struct rh_conn *c, const struct rh_http_response *resp, size_t head_len,
 		    const struct rh_response_rewrite *rw)
 {
-	if (!head_buffer(c->w, &c->resp_head, rh_http1_response_size_bound(resp, head_len)))
+	struct rh_conn_io *io = c->io;
+
+	if (!head_buffer(c->w, &io->resp_head, rh_http1_response_size_bound(resp, head_len)))
 		return false;
-	ssize_t n = rh_http1_serialize_response(resp, rw, c->resp_head->data, c->resp_head->cap);
+	ssize_t n = rh_http1_serialize_response(resp, rw, io->resp_head->data, io->resp_head->cap);
 	if (n < 0)
 		return false;
-	respq_start(c, head_len);
-	push(&c->respq, c->resp_head->data, (size_t)n);
+	respq_start(io, head_len);
+	push(&io->respq, io->resp_head->data, (size_t)n);
 	return true;
 }
 
@@ -1165,12 +1219,13 @@ queue_response_head(struct rh_conn *c, const struct rh_http_response *resp, size
 static ssize_t
 build_response(struct rh_conn *c, const struct rh_http_response *resp, size_t head_len)
 {
-	struct rh_buf *out = c->out;
+	struct rh_conn_io *io = c->io;
+	struct rh_buf *out = io->out;
 	const char *body = out->data + out->start + head_len;
 	const struct rh_response_rewrite rw = {
-		.chunked = c->chunk_out,
-		.http10 = c->http10,
-		.connection = !c->keep_alive ? RH_CONN_CLOSE : c->http10 ? RH_CONN_KEEP_ALIVE : RH_CONN_NONE,
+		.chunked = io->chunk_out,
+		.http10 = io->http10,
+		.connection = !io->keep_alive ? RH_CONN_CLOSE : io->http10 ? RH_CONN_KEEP_ALIVE : RH_CONN_NONE,
 	};
 
 	if (!queue_response_head(c, resp, head_len, &rw))
@@ -1178,12 +1233,12 @@ build_response(struct rh_conn *c, const struct rh_http_response *resp, size_t he
 	size_t avail = rh_buf_len(out) - head_len;
 	ssize_t n = 0;
 	if (avail) {
-		n = body_take(c->resp_body, &c->resp_left, &c->resp_chunk, body, avail);
+		n = body_take(io->resp_body, &io->resp_left, &io->resp_chunk, body, avail);
 		if (n < 0)
 			return -1;
-		push_resp_body(c, body, (size_t)n);
+		push_resp_body(io, body, (size_t)n);
 	}
-	c->respq.consume += (uint32_t)n;
+	io->respq.consume += (uint32_t)n;
 	return n;
 }
 
@@ -1196,8 +1251,10 @@ build_response(struct rh_conn *c, const struct rh_http_response *resp, size_t he
 static bool
 splice_wanted(const struct rh_conn *c)
 {
-	return c->w->snap->settings.splice && c->resp_body == RH_BODY_LENGTH && !c->chunk_out &&
-	       c->resp_left > RH_BUF_SIZE && !rh_ep_is_tls(&c->ep) && !rh_ep_is_tls(&c->up->ep);
+	const struct rh_conn_io *io = c->io;
+
+	return c->w->snap->settings.splice && io->resp_body == RH_BODY_LENGTH && !io->chunk_out &&
+	       io->resp_left > RH_BUF_SIZE && !rh_ep_is_tls(&c->ep) && !rh_ep_is_tls(&io->up->ep);
 }
 
 /* A pipe from the worker's pool (or a new one): true with <fds> set, false when none can be had
@@ -1241,8 +1298,8 @@ static enum pump
 pump_splice(struct rh_conn *c)
 {
 	struct rh_worker *w = c->w;
-	struct rh_upconn *up = c->up;
 	struct rh_conn_io *io = c->io;
+	struct rh_upconn *up = io->up;
 
 	for (;;) {
 		if (io->pipe_bytes > 0) {
@@ -1259,7 +1316,7 @@ pump_splice(struct rh_conn *c)
 					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
 				io->pipe_bytes -= (uint32_t)n;
-				c->tx += (uint64_t)n;
+				io->tx += (uint64_t)n;
 				c->wrote_client = true;
 				progress(c, &w->tq_send);
 				continue;
@@ -1272,22 +1329,22 @@ pump_splice(struct rh_conn *c)
 				continue;
 			return P_CLIENTFAIL;
 		}
-		if (c->resp_left == 0) {
+		if (io->resp_left == 0) {
 			/* a read of exactly the bytes owed cannot tell whether more came: look, so
 			 * that a pooled connection never carries a stray byte into the next exchange */
 			char b;
 			if (up->ep.readable && recv(up->ep.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
 			    errno == EAGAIN)
 				up->ep.readable = false;
-			c->resp_phase = RS_DONE;
+			io->resp_phase = RS_DONE;
 			return P_DONE;
 		}
 		if (!up->ep.readable)
 			return P_WAIT;
-		size_t want = c->resp_left < RH_SPLICE_MAX ? (size_t)c->resp_left : RH_SPLICE_MAX;
+		size_t want = io->resp_left < RH_SPLICE_MAX ? (size_t)io->resp_left : RH_SPLICE_MAX;
 		ssize_t n = splice(up->ep.fd, NULL, io->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
-			c->resp_left -= (uint64_t)n;
+			io->resp_left -= (uint64_t)n;
 			io->pipe_bytes += (uint32_t)n;
 			/* a short count is no sign of a drained socket here: the pipe may have run out
 			 * of slots (one per packet); only EAGAIN says so */
@@ -1310,21 +1367,22 @@ static enum pump
 pump_response(struct rh_conn *c)
 {
 	struct rh_worker *w = c->w;
-	struct rh_upconn *up = c->up;
-	struct rh_buf *out = c->out;
+	struct rh_conn_io *io = c->io;
+	struct rh_upconn *up = io->up;
+	struct rh_buf *out = io->out;
 
 	for (;;) {
-		switch (c->resp_phase) {
+		switch (io->resp_phase) {
 		case RS_HEAD: {
-			if (c->req_phase == RQ_CONNECT || c->req_phase == RQ_HANDSHAKE)
+			if (io->req_phase == RQ_CONNECT || io->req_phase == RQ_HANDSHAKE)
 				return P_WAIT;
 			if (head_worth_parsing(c, out)) {
 				struct rh_http_response *resp = &w->resp;
 				int r = rh_http_parse_response(out->data + out->start, rh_buf_len(out),
-							       &w->snap->settings.limits, c->req_is_head, resp);
+							       &w->snap->settings.limits, io->req_is_head, resp);
 				if (r == RH_HTTP_INVALID) {
-					c->fail_err = EPROTO;
-					c->fail_what = "invalid response head";
+					io->fail_err = EPROTO;
+					io->fail_what = "invalid response head";
 					return P_UPFAIL;
 				}
 				if (r > 0 && resp->status < 200) {
@@ -1332,66 +1390,66 @@ pump_response(struct rh_conn *c)
 					/* 1xx: forwarded to 1.1 clients (100 Continue matters), dropped for
 					 * 1.0 ones; 101 cannot happen as Upgrade is never forwarded */
 					if (resp->status == 101) {
-						c->fail_err = EPROTO;
-						c->fail_what = "unrequested protocol switch";
+						io->fail_err = EPROTO;
+						io->fail_what = "unrequested protocol switch";
 						return P_UPFAIL;
 					}
-					if (c->http10) {
+					if (io->http10) {
 						out->start += (size_t)r;
 						continue;
 					}
 					const struct rh_response_rewrite interim = {.connection = RH_CONN_NONE};
 					if (!queue_response_head(c, resp, (size_t)r, &interim)) {
-						c->fail_err = EMSGSIZE;
-						c->fail_what = "response head too large";
+						io->fail_err = EMSGSIZE;
+						io->fail_what = "response head too large";
 						return P_UPFAIL;
 					}
-					c->resp_interim = true;
-					c->resp_phase = RS_SEND;
+					io->resp_interim = true;
+					io->resp_phase = RS_SEND;
 					continue;
 				}
 				if (r > 0) {
-					if (c->http10 && resp->body == RH_BODY_CHUNKED) {
+					if (io->http10 && resp->body == RH_BODY_CHUNKED) {
 						/* asked in HTTP/1.0, so it must not be chunked (RFC 9112
 						 * 6.1): a 1.0 client could not read it */
-						c->fail_err = EPROTO;
-						c->fail_what = "chunked response to an HTTP/1.0 request";
+						io->fail_err = EPROTO;
+						io->fail_what = "chunked response to an HTTP/1.0 request";
 						return P_UPFAIL;
 					}
-					if (c->req_body == RH_BODY_NONE && !c->head_consumed) {
+					if (io->req_body == RH_BODY_NONE && !io->head_consumed) {
 						/* a bodiless request's head was held for a retry;
 						 * the exchange is committed now: it can go */
-						c->in->start += c->req_head_len;
-						c->head_consumed = true;
+						c->in->start += io->req_head_len;
+						io->head_consumed = true;
 					}
-					c->resp_body = (uint8_t)resp->body;
-					c->resp_left = resp->content_length;
-					rh_chunked_init(&c->resp_chunk);
-					c->up_reusable = resp->keep_alive && resp->body != RH_BODY_UNTIL_CLOSE;
+					io->resp_body = (uint8_t)resp->body;
+					io->resp_left = resp->content_length;
+					rh_chunked_init(&io->resp_chunk);
+					io->up_reusable = resp->keep_alive && resp->body != RH_BODY_UNTIL_CLOSE;
 					/* a body that ends with the upstream's close is re-framed as chunked
 					 * for a 1.1 client, whose connection then stays open */
-					c->chunk_out = resp->body == RH_BODY_UNTIL_CLOSE && !c->http10;
-					if ((resp->body == RH_BODY_UNTIL_CLOSE && !c->chunk_out) ||
-					    c->req_phase != RQ_DONE || w->draining)
-						c->keep_alive = false;
-					c->status = (uint16_t)resp->status;
+					io->chunk_out = resp->body == RH_BODY_UNTIL_CLOSE && !io->http10;
+					if ((resp->body == RH_BODY_UNTIL_CLOSE && !io->chunk_out) ||
+					    io->req_phase != RQ_DONE || w->draining)
+						io->keep_alive = false;
+					io->status = (uint16_t)resp->status;
 					ssize_t built = build_response(c, resp, (size_t)r);
 					if (built < 0) {
-						c->fail_err = built == -1 ? EPROTO : EMSGSIZE;
-						c->fail_what = built == -1 ? "invalid chunked body"
+						io->fail_err = built == -1 ? EPROTO : EMSGSIZE;
+						io->fail_what = built == -1 ? "invalid chunked body"
 									   : "response head too large";
 						return P_UPFAIL;
 					}
-					c->resp_started = true;
-					c->resp_phase = RS_SEND;
+					io->resp_started = true;
+					io->resp_phase = RS_SEND;
 					continue;
 				}
 				/* partial head: make room after it */
 				if (rh_buf_room(out) == 0) {
 					rh_buf_compact(out);
 					if (rh_buf_room(out) == 0) {
-						c->fail_err = EMSGSIZE;
-						c->fail_what = "response head too large";
+						io->fail_err = EMSGSIZE;
+						io->fail_what = "response head too large";
 						return P_UPFAIL;
 					}
 				}
@@ -1400,15 +1458,15 @@ pump_response(struct rh_conn *c)
 			}
 			ssize_t n = read_into(&up->ep, out);
 			if (n > 0) {
-				c->resp_seen = true;
+				io->resp_seen = true;
 				progress(c, &w->tq_upstream);
 				continue;
 			}
 			if (n == -1)
 				return P_WAIT;
-			c->fail_err = n == 0 ? ECONNRESET : errno;
-			c->fail_what = n == 0 ? "closed before responding" : "recv";
-			c->fail_io = n == -2;
+			io->fail_err = n == 0 ? ECONNRESET : errno;
+			io->fail_what = n == 0 ? "closed before responding" : "recv";
+			io->fail_io = n == -2;
 			return P_UPFAIL;
 		}
 		case RS_SEND: {
@@ -1420,37 +1478,37 @@ pump_response(struct rh_conn *c)
 				setsockopt(c->ep.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				c->nodelay = true;
 			}
-			int r = wq_flush(&c->ep, &c->respq, &c->tx);
-			c->wrote_client = c->wrote_client || c->respq.progressed;
+			int r = wq_flush(&c->ep, &io->respq, &io->tx);
+			c->wrote_client = c->wrote_client || io->respq.progressed;
 			if (r == 1)
 				return P_WAIT;
 			if (r == -1)
 				return P_CLIENTFAIL;
 			progress(c, &w->tq_send);
-			out->start += c->respq.consume;
-			respq_start(c, 0);
-			rh_buf_put(&w->bufs, c->resp_head);
-			c->resp_head = NULL;
-			if (c->resp_interim) {
-				c->resp_interim = false;
-				c->resp_phase = RS_HEAD;
+			out->start += io->respq.consume;
+			respq_start(io, 0);
+			rh_buf_put(&w->bufs, io->resp_head);
+			io->resp_head = NULL;
+			if (io->resp_interim) {
+				io->resp_interim = false;
+				io->resp_phase = RS_HEAD;
 				continue;
 			}
-			if (c->resp_final) {
-				c->resp_phase = RS_DONE;
+			if (io->resp_final) {
+				io->resp_phase = RS_DONE;
 				return P_DONE;
 			}
-			if (body_done(c->resp_body, c->resp_left, &c->resp_chunk)) {
-				c->resp_phase = RS_DONE;
+			if (body_done(io->resp_body, io->resp_left, &io->resp_chunk)) {
+				io->resp_phase = RS_DONE;
 				return P_DONE;
 			}
-			c->resp_phase = RS_BODY;
+			io->resp_phase = RS_BODY;
 			continue;
 		}
 		case RS_BODY: {
 			size_t avail = rh_buf_len(out);
 			if (avail) {
-				ssize_t n = body_take(c->resp_body, &c->resp_left, &c->resp_chunk,
+				ssize_t n = body_take(io->resp_body, &io->resp_left, &io->resp_chunk,
 						      out->data + out->start, avail);
 				if (n < 0) {
 					/* broken framing mid-body: nothing to salvage */
@@ -1458,21 +1516,21 @@ pump_response(struct rh_conn *c)
 								  RH_FAIL_INVALID, EPROTO);
 					return P_CLIENTFAIL;
 				}
-				respq_start(c, (size_t)n);
-				push_resp_body(c, out->data + out->start, (size_t)n);
-				c->resp_phase = RS_SEND;
+				respq_start(io, (size_t)n);
+				push_resp_body(io, out->data + out->start, (size_t)n);
+				io->resp_phase = RS_SEND;
 				continue;
 			}
 			out->start = out->end = 0;
-			if (splice_wanted(c) && pipe_take(w, c->io->pipe)) {
+			if (splice_wanted(c) && pipe_take(w, io->pipe)) {
 				rh_stat_add(&w->stats.spliced, 1);
-				c->resp_phase = RS_SPLICE;
+				io->resp_phase = RS_SPLICE;
 				continue;
 			}
 			if (out->cap < RH_BUF_BODY_SIZE &&
-			    (c->resp_body != RH_BODY_LENGTH || c->resp_left > out->cap))
-				body_buffer(w, &c->out);
-			out = c->out;
+			    (io->resp_body != RH_BODY_LENGTH || io->resp_left > out->cap))
+				body_buffer(w, &io->out);
+			out = io->out;
 			ssize_t n = read_into(&up->ep, out);
 			if (n > 0) {
 				progress(c, &w->tq_upstream);
@@ -1480,15 +1538,15 @@ pump_response(struct rh_conn *c)
 			}
 			if (n == -1)
 				return P_WAIT;
-			if (n == 0 && c->resp_body == RH_BODY_UNTIL_CLOSE) {
-				if (!c->chunk_out) {
-					c->resp_phase = RS_DONE;
+			if (n == 0 && io->resp_body == RH_BODY_UNTIL_CLOSE) {
+				if (!io->chunk_out) {
+					io->resp_phase = RS_DONE;
 					return P_DONE;
 				}
-				respq_start(c, 0);
-				push_iov(&c->respq, &iov_last_chunk);
-				c->resp_final = true;
-				c->resp_phase = RS_SEND;
+				respq_start(io, 0);
+				push_iov(&io->respq, &iov_last_chunk);
+				io->resp_final = true;
+				io->resp_phase = RS_SEND;
 				continue;
 			}
 			/* truncated response: close the client so it notices */
@@ -1514,82 +1572,69 @@ static bool
 upstream_failed(struct rh_conn *c, bool timed_out)
 {
 	struct rh_worker *w = c->w;
-	struct rh_upconn *up = c->up;
+	struct rh_conn_io *io = c->io;
+	struct rh_upconn *up = io->up;
 	struct rh_backend *b = up->backend;
 	bool connect_failed = up->connecting; /* cleared only when the connect (and handshake) succeeded */
 	bool pooled = up->reused;
-	bool nothing_sent = !up->wrote && !c->head_consumed;
+	bool nothing_sent = !up->wrote && !io->head_consumed;
 	/* the backend may have read the request and acted on it before closing: it goes again only
 	 * when sending it twice is harmless (RFC 9110 9.2.2) and its head is still here to resend */
-	bool replayable = !c->resp_seen && c->req_body == RH_BODY_NONE && c->req_idempotent &&
-			  !c->head_consumed && !timed_out;
-	bool stale_pooled = pooled && replayable && !c->stale_retried;
-	int err = timed_out ? ETIMEDOUT : c->fail_err;
+	bool replayable = !io->resp_seen && io->req_body == RH_BODY_NONE && io->req_idempotent &&
+			  !io->head_consumed && !timed_out;
+	bool stale_pooled = pooled && replayable && !io->stale_retried;
+	int err = timed_out ? ETIMEDOUT : io->fail_err;
 	/* a pooled connection the backend had closed while idle (its keep-alive timeout racing ours)
 	 * is not a failure of the backend, whatever the method */
-	bool closed_idle = pooled && !c->resp_seen && !timed_out && !connect_failed &&
-			   c->fail_err != EPROTO && c->fail_err != EMSGSIZE;
+	bool closed_idle = pooled && !io->resp_seen && !timed_out && !connect_failed &&
+			   io->fail_err != EPROTO && io->fail_err != EMSGSIZE;
 
-	if (!stale_pooled && !c->fail_logged && c->fail_io && !timed_out) {
+	if (!stale_pooled && !io->fail_logged && io->fail_io && !timed_out) {
 		char why[192];
-		log_upstream_failure_text(w, b, c->fail_what,
-					  rh_ep_failure(&up->ep, c->fail_err, why, sizeof(why)));
-	} else if (!stale_pooled && !c->fail_logged)
+		log_upstream_failure_text(w, b, io->fail_what,
+					  rh_ep_failure(&up->ep, io->fail_err, why, sizeof(why)));
+	} else if (!stale_pooled && !io->fail_logged)
 		log_upstream_failure(w, b, timed_out ? (connect_failed ? "connect timed out"
 								       : "no response in time")
-						     : c->fail_what,
+						     : io->fail_what,
 				     err);
 	if (!closed_idle && !local_error(err))
 		rh_runtime_report_failure(w->srv->rt, b, w->id,
 					  timed_out        ? RH_FAIL_TIMEOUT
 					  : connect_failed ? RH_FAIL_CONNECT
-					  : c->fail_err == EPROTO || c->fail_err == EMSGSIZE ? RH_FAIL_INVALID
+					  : io->fail_err == EPROTO || io->fail_err == EMSGSIZE ? RH_FAIL_INVALID
 											    : RH_FAIL_RESET,
 					  err);
 	if (connect_failed)
 		rh_stat_add(&b->local[w->id].connect_failures, 1);
-	if (!c->io->retry_from) { /* the retry counts, if one follows, are this backend's */
-		c->io->retry_from = b;
+	if (!io->retry_from) { /* the retry counts, if one follows, are this backend's */
+		io->retry_from = b;
 		rh_backend_ref(b);
 	}
 	rh_upstream_close(w, up);
-	c->up = NULL;
-	if (c->resp_started || c->respq.progressed)
+	io->up = NULL;
+	if (io->resp_started || io->respq.progressed)
 		return false; /* bytes of a response (maybe a 1xx) went out: nothing else can follow */
 
 	if (stale_pooled) {
 		/* once, on a fresh connection, as the pool's own business: no retry counted */
-		c->stale_retried = true;
-		rh_backend_unref(c->io->retry_from); /* the pool's business, not a retry away from <b> */
-		c->io->retry_from = NULL;
+		io->stale_retried = true;
+		rh_backend_unref(io->retry_from); /* the pool's business, not a retry away from <b> */
+		io->retry_from = NULL;
 		rh_timer_cancel(&c->timer); /* the next attempt gets its own connect deadline */
 		start_exchange(c, 0, true);
 		return true;
 	}
 	int fail = timed_out ? LR_504 : connect_failed ? LR_502_CONNECT : LR_502_INVALID;
 	if (((nothing_sent && (!timed_out || connect_failed)) || replayable) &&
-	    retry_wanted(c, !(connect_failed && !timed_out && refused(c->fail_err)), fail)) {
-		rh_lb_tried_add(&c->io->tried, b);
+	    retry_wanted(c, !(connect_failed && !timed_out && refused(io->fail_err)), fail)) {
+		rh_lb_tried_add(&io->tried, b);
 		rh_timer_cancel(&c->timer);
-		start_exchange(c, 0, c->stale_retried);
+		start_exchange(c, 0, io->stale_retried);
 		return true;
 	}
 	reply_local(c, fail);
 	return true;
-}
-
-/* The response is complete: end the exchange and go on with the next request. */
-static void
-finish_exchange(struct rh_conn *c)
-{
-	struct rh_worker *w = c->w;
-
-	exchange_end(c, EX_RESPONDED);
-	rh_buf_put(&w->bufs, c->out);
-	c->out = NULL;
-	rh_timer_cancel(&c->timer); /* the next request gets a fresh client_header deadline */
-	c->lf_checked = 0;
-	c->state = CS_READ_HEAD;
 }
 
 /* ---- states ---- */
@@ -1687,31 +1732,49 @@ step_handshake(struct rh_conn *c)
 static enum step
 start_linger(struct rh_conn *c)
 {
-	/* nothing read from here on is kept: the buffers go back for up to 5 s of draining */
+	/* nothing read from here on is kept: the buffer goes back for up to 5 s of draining (the
+	 * exchange, and its response buffer, ended already) */
 	rh_buf_put(&c->w->bufs, c->in);
-	rh_buf_put(&c->w->bufs, c->out);
-	c->in = c->out = NULL;
+	c->in = NULL;
 	c->state = CS_LINGER;
 	c->shut = false;
 	rh_timer_cancel(&c->timer);
 	return ST_AGAIN;
 }
 
-/* Ends a client connection after its last response. When the client may still be sending (it
- * asked for keep-alive and may pipeline, its body is unfinished, bytes are unread), a plain close
- * would make the kernel answer what arrives with a reset, which can destroy the response's tail
- * still in flight or unread at the client: shut our side and drain instead (CS_LINGER, the staged
- * close of RFC 9112 9.6). A client that said "close" and sent everything gets a plain close. */
+/* Ends a client connection after its last response (its exchange has ended). When the client may
+ * still be sending (<client_may_send>: it asked for keep-alive and may pipeline, or its body is
+ * unfinished; or bytes are unread), a plain close would make the kernel answer what arrives with a
+ * reset, which can destroy the response's tail still in flight or unread at the client: shut our
+ * side and drain instead (CS_LINGER, the staged close of RFC 9112 9.6). A client that said "close"
+ * and sent everything gets a plain close. */
 static enum step
-close_after_response(struct rh_conn *c)
+close_after_response(struct rh_conn *c, bool client_may_send)
 {
-	bool may_send_more = c->client_ka || c->req_phase != RQ_DONE || (c->in && rh_buf_len(c->in)) ||
-			     rh_ep_can_read(&c->ep);
+	bool may_send_more = client_may_send || (c->in && rh_buf_len(c->in)) || rh_ep_can_read(&c->ep);
 
 	if (may_send_more)
 		return start_linger(c);
 	/* TLS: the close waits for close_notify to leave, so the client knows nothing was cut */
 	return rh_ep_shutdown(&c->ep) == RH_IO_WAIT ? start_linger(c) : ST_CLOSE;
+}
+
+/* The response is complete: end the exchange and go on with the next request, or close. */
+static enum step
+finish_exchange(struct rh_conn *c)
+{
+	const struct rh_conn_io *io = c->io;
+	/* the backend answered before taking the whole body: the rest of it cannot be told apart
+	 * from a next request, so the connection ends here */
+	bool body_left = io->req_phase != RQ_DONE;
+	bool next = io->keep_alive && !body_left;
+	bool client_may_send = io->client_ka || body_left;
+
+	exchange_end(c, EX_RESPONDED);
+	rh_timer_cancel(&c->timer); /* the next request gets a fresh client_header deadline */
+	c->lf_checked = 0;
+	c->state = CS_READ_HEAD;
+	return next ? ST_AGAIN : close_after_response(c, client_may_send);
 }
 
 static enum step
@@ -1722,9 +1785,10 @@ step_proxy(struct rh_conn *c)
 	if (rq == P_CLIENTFAIL)
 		return ST_CLOSE;
 	if (rq == P_REJECT) {
-		if (c->resp_started || c->respq.progressed)
+		const struct rh_conn_io *io = c->io;
+		if (io->resp_started || io->respq.progressed)
 			return ST_CLOSE; /* a response is under way: cutting it off is all that is left */
-		reply_local(c, c->reject);
+		reply_local(c, io->reject);
 		return ST_AGAIN;
 	}
 	if (rq == P_UPFAIL)
@@ -1735,26 +1799,29 @@ step_proxy(struct rh_conn *c)
 		return ST_CLOSE;
 	if (rs == P_UPFAIL)
 		return upstream_failed(c, false) ? ST_AGAIN : ST_CLOSE;
-	if (rs == P_DONE) {
-		finish_exchange(c);
-		/* the backend answered before taking the whole body: the rest of it cannot be told
-		 * apart from a next request, so the connection ends here */
-		if (rq != P_DONE || !c->keep_alive)
-			return close_after_response(c);
-		return ST_AGAIN;
-	}
+	if (rs == P_DONE)
+		return finish_exchange(c);
 	return ST_WAIT;
 }
 
+/* CS_LOCAL: the rest of the static error response, from c->local_sent on (its bytes were counted
+ * by exchange_end already). */
 static enum step
 step_local(struct rh_conn *c)
 {
-	int r = wq_flush(&c->ep, &c->respq, NULL); /* counted by reply_local */
+	const struct local_response *r = &local_responses[c->local_which];
 
-	if (r == 1)
-		return ST_WAIT;
-	if (r == -1)
-		return ST_CLOSE;
+	while (c->local_sent < r->len) {
+		if (!c->ep.writable)
+			return ST_WAIT;
+		struct iovec rest = {r->text + c->local_sent, r->len - c->local_sent};
+		ssize_t n = rh_ep_writev(&c->ep, &rest, 1);
+		if (n == -1)
+			return ST_WAIT; /* the next call presents the same bytes, as TLS wants */
+		if (n == -2)
+			return ST_CLOSE;
+		c->local_sent += (uint16_t)n;
+	}
 	/* the client may still be sending a request we will not read */
 	return start_linger(c);
 }
@@ -1795,6 +1862,7 @@ static struct rh_timer_queue *
 timer_queue_for(struct rh_conn *c)
 {
 	struct rh_worker *w = c->w;
+	const struct rh_conn_io *io = c->io; /* CS_PROXY and CS_QUEUED have one */
 
 	switch (c->state) {
 	case CS_HANDSHAKE:
@@ -1804,12 +1872,12 @@ timer_queue_for(struct rh_conn *c)
 			return &w->tq_header;
 		return &w->tq_idle;
 	case CS_PROXY:
-		if (c->req_phase == RQ_CONNECT || c->req_phase == RQ_HANDSHAKE)
+		if (io->req_phase == RQ_CONNECT || io->req_phase == RQ_HANDSHAKE)
 			return &w->tq_connect;
-		if ((c->resp_phase == RS_SEND || (c->resp_phase == RS_SPLICE && c->io->pipe_bytes)) &&
+		if ((io->resp_phase == RS_SEND || (io->resp_phase == RS_SPLICE && io->pipe_bytes)) &&
 		    !c->ep.writable)
 			return &w->tq_send;
-		if (c->req_phase == RQ_BODY && c->resp_phase == RS_HEAD)
+		if (io->req_phase == RQ_BODY && io->resp_phase == RS_HEAD)
 			return &w->tq_client_body;
 		return &w->tq_upstream;
 	case CS_QUEUED:
@@ -1834,9 +1902,9 @@ conn_timeout(struct rh_timer *t)
 		reply_local(c, LR_503_FULL);
 	} else if (q == &w->tq_header && c->state == CS_READ_HEAD && c->in && rh_buf_len(c->in)) {
 		reply_local(c, LR_408);
-	} else if (q == &w->tq_client_body && !c->resp_started) {
+	} else if (q == &w->tq_client_body && !c->io->resp_started) {
 		reply_local(c, LR_408);
-	} else if ((q == &w->tq_connect || q == &w->tq_upstream) && c->up && !c->resp_started) {
+	} else if ((q == &w->tq_connect || q == &w->tq_upstream) && c->io->up && !c->io->resp_started) {
 		if (!upstream_failed(c, true)) {
 			conn_close(c);
 			return;
@@ -1898,7 +1966,7 @@ conn_run(struct rh_conn *c)
 	 * readiness the socket already has. The price: a client that resets while its first request
 	 * waits for the response head is noticed when the response comes (or upstream_read runs
 	 * out), not at once; from the second request on it is registered. */
-	if (!c->watched && !(c->state == CS_PROXY && c->resp_phase == RS_HEAD && c->req_phase == RQ_DONE)) {
+	if (!c->watched && !(c->state == CS_PROXY && c->io->resp_phase == RS_HEAD && c->io->req_phase == RQ_DONE)) {
 		if (rh_ep_watch(c->w->epfd, &c->ep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
 			conn_close(c);
 			return;
@@ -1925,11 +1993,11 @@ conn_drain(struct rh_worker *w)
 		if (c->state == CS_READ_HEAD && (!c->in || rh_buf_len(c->in) == 0)) {
 			/* also one that connected and sent nothing yet (a preconnect, a balancer's
 			 * TCP check): it must not hold the drain for client_header */
-			c->keep_alive = c->requests > 0 && c->keep_alive;
 			rh_timer_arm(&c->timer, &w->tq_idle, w->now); /* tq_idle is short now */
-		} else {
-			c->keep_alive = false;
+		} else if (c->io) {
+			c->io->keep_alive = false;
 		}
+		/* (an exchange that starts from now on is without keep-alive: w->draining) */
 	}
 }
 
@@ -2048,7 +2116,7 @@ conn_turn(struct rh_worker *w)
 		struct rh_conn *c = w->queue_head;
 
 		queue_leave(c); /* start_exchange queues it again if nothing is free yet */
-		start_exchange(c, 0, c->stale_retried);
+		start_exchange(c, 0, c->io->stale_retried);
 		conn_run(c);
 	}
 	return w->queue_head ? QUEUE_POLL_MS : -1;

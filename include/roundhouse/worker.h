@@ -167,7 +167,7 @@ struct rh_worker {
 	struct rh_conn *conns;     /* all open client connections (for shutdown) */
 	unsigned n_conns;
 	struct rh_conn *free_conns;
-	struct rh_conn_io *free_io;       /* write vectors of finished exchanges, for the next ones */
+	struct rh_conn_io *free_io;       /* blocks of finished exchanges, for the next ones */
 	struct rh_upconn *free_upconns;
 	struct rh_conn *queue_head, *queue_tail; /* requests waiting for a max_conns slot, FIFO */
 	unsigned n_queued;
