@@ -1,6 +1,7 @@
 /* http1: HTTP/1.1 request and response heads, chunked framing (RFC 9112, RFC 9110).
  *
- * The head parsers make one pass over the bytes with a character-class table and no allocation.
+ * The head parsers make one pass over the bytes with a character-class table (and SSE2 compares of
+ * 16 bytes at a time where the CPU has them) and no allocation.
  * They are stateless, so after RH_HTTP_PARTIAL the caller parses again from the start with more
  * bytes. Every error is found at a byte position and the scan stops at the first one, so any prefix
  * of an input gives either RH_HTTP_PARTIAL or the same result as the whole input. The head limit is
@@ -9,6 +10,10 @@
 
 #include <limits.h>
 #include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define MAX_LEADING_EMPTY 8   /* empty lines skipped before a request line (RFC 9112 2.2) */
 #define CHUNK_LINE_MAX 4096   /* chunk-size line, extensions included */
@@ -61,7 +66,229 @@ static inline struct rh_span span(const char *p, const char *end)
 	return (struct rh_span){ .p = p, .len = (size_t)(end - p) };
 }
 
-/* Inlined here: the field names of every head are classified with it. */
+/* Unaligned loads for comparing a few bytes at once (memcpy: no alignment or aliasing assumption,
+ * compiled to one mov). */
+static inline uint64_t load64(const char *p)
+{
+	uint64_t x;
+
+	memcpy(&x, p, sizeof(x));
+	return x;
+}
+
+static inline uint32_t load32(const char *p)
+{
+	uint32_t x;
+
+	memcpy(&x, p, sizeof(x));
+	return x;
+}
+
+static inline uint16_t load16(const char *p)
+{
+	uint16_t x;
+
+	memcpy(&x, p, sizeof(x));
+	return x;
+}
+
+/* <p>[0..<len>) equals <lit>[0..<len>), each byte of <p> first ORed with <fold> (0 or 0x20). Compares
+ * words rather than bytes, the last one overlapping the one before: 8 bytes or more are 8-byte words,
+ * 4-7 two 4-byte words, 2-3 two 2-byte words. Reads nothing outside either. <len> and <fold> are
+ * constants at every use, so this compiles to a few loads and compares against immediates. */
+static inline __attribute__((always_inline)) bool words_eq(const char *p, const char *lit, size_t len, uint8_t fold)
+{
+	if (len >= 8) {
+		const uint64_t f = fold * UINT64_C(0x0101010101010101);
+		uint64_t d = 0;
+
+		for (size_t i = 0; i + 8 < len; i += 8)
+			d |= (load64(p + i) | f) ^ load64(lit + i);
+		return (d | ((load64(p + len - 8) | f) ^ load64(lit + len - 8))) == 0;
+	}
+	if (len >= 4) {
+		const uint32_t f = fold * UINT32_C(0x01010101);
+
+		return (((load32(p) | f) ^ load32(lit)) | ((load32(p + len - 4) | f) ^ load32(lit + len - 4))) == 0;
+	}
+	if (len >= 2) {
+		const uint16_t f = (uint16_t)(fold * 0x0101u);
+
+		return (((load16(p) | f) ^ load16(lit)) | ((load16(p + len - 2) | f) ^ load16(lit + len - 2))) == 0;
+	}
+	return len == 0 || (unsigned char)(p[0] | fold) == (unsigned char)lit[0];
+}
+
+/* Span <s> is exactly the string literal <lit>. */
+#define SPAN_IS(s, lit) ((s).len == sizeof(lit) - 1 && words_eq((s).p, "" lit, sizeof(lit) - 1, 0))
+
+/* Span <s> is <lit> ignoring case, where <lit> holds only lowercase letters, digits and '-', and <s>
+ * no CTL but HTAB: a field name, a list element, a field value. ORing 0x20 into each byte of <s> is
+ * then exact: c | 0x20 == x only for c == x and c == x - 0x20, which for a lowercase letter is its
+ * uppercase, for a digit a CTL (0x10-0x19), for '-' CR (0x0d). (On other bytes it is not: '[' | 0x20
+ * is '{'.) eq_lower is the general comparison. */
+#define NOCASE_IS(s, lit) ((s).len == sizeof(lit) - 1 && words_eq((s).p, "" lit, sizeof(lit) - 1, 0x20))
+
+#if defined(__SSE2__)
+/* The SSE2 scans below test 16 bytes at once where that many remain before <end>, and stop at the
+ * first byte outside the class (the lowest set bit of the movemask of the bytes outside it); the
+ * scalar loops after them take the last bytes. No load reaches past <end>. */
+static inline __m128i load128(const char *p)
+{
+	return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+/* Bit i set when byte i of <v> is SP to '~' or obs-text (0x80-0xff): a field value byte, except
+ * HTAB, which is rare enough to be left to the caller. */
+static inline unsigned field_bytes(__m128i v)
+{
+	/* v >= 0x20 as unsigned bytes: max(v, 0x20) == v */
+	__m128i ok = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x20)), v);
+
+	return (unsigned)_mm_movemask_epi8(_mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)), ok));
+}
+
+/* 0xff in each byte of <v> that lies in [lo, lo + n) (n <= 128). SSE2 compares only signed bytes:
+ * adding 0x80 - lo (mod 256) moves the range to the bottom, [-128, -128 + n), and every other byte
+ * above it. */
+#define IN_RANGE(v, lo, n) \
+	_mm_cmplt_epi8(_mm_add_epi8((v), _mm_set1_epi8((char)(0x80 - (lo)))), _mm_set1_epi8((char)(-128 + (n))))
+
+/* Bit i set when byte i of <v> is a letter or a digit. ORing 0x20 folds 'A'-'Z' onto 'a'-'z' and
+ * moves no other byte into that range. */
+static inline __m128i alnum(__m128i v)
+{
+	return _mm_or_si128(IN_RANGE(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26), IN_RANGE(v, '0', 10));
+}
+
+/* Bit i set when byte i of <v> is a letter, a digit or '-': what most field names are made of. */
+static inline unsigned name_bytes(__m128i v)
+{
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(alnum(v), _mm_cmpeq_epi8(v, _mm_set1_epi8('-'))));
+}
+
+/* Bit i set when byte i of <v> is a letter, a digit, '-' or '.': what most hosts are made of. */
+static inline unsigned host_bytes(__m128i v)
+{
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(alnum(v), IN_RANGE(v, '-', 2)));
+}
+
+/* Bit i set when byte i of <v> is C_VCHAR: '!' to '~' but '#'. */
+static inline unsigned vchar_bytes(__m128i v)
+{
+	return (unsigned)_mm_movemask_epi8(_mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('#')), IN_RANGE(v, '!', 94)));
+}
+#endif
+
+/* Returns the first byte from <p> that is not C_FIELD, or <end>. */
+static inline const char *skip_field(const char *p, const char *end)
+{
+#if defined(__SSE2__)
+	while (end - p >= 16) {
+		unsigned stop = ~field_bytes(load128(p)) & 0xffff;
+
+		if (!stop) {
+			p += 16;
+			continue;
+		}
+		p += (unsigned)__builtin_ctz(stop);
+		if (*p != '\t')
+			return p;
+		p++; /* HTAB is a value byte too */
+	}
+#endif
+	while (p < end && is_class(*p, C_FIELD))
+		p++;
+	return p;
+}
+
+/* Returns the first byte from <p> that is not C_VCHAR, or <end>. */
+static inline const char *skip_vchar(const char *p, const char *end)
+{
+#if defined(__SSE2__)
+	for (; end - p >= 16; p += 16) {
+		unsigned bad = ~vchar_bytes(load128(p)) & 0xffff;
+
+		if (bad)
+			return p + (unsigned)__builtin_ctz(bad);
+	}
+#endif
+	while (p < end && is_class(*p, C_VCHAR))
+		p++;
+	return p;
+}
+
+/* How many of the first <len> bytes at <p> are letters, digits, '-' or '.' (all C_REGNAME): where the
+ * reg-name scan of valid_authority can start. Bytes up to <limit> may be read, as the authority is
+ * in a buffer, but only those inside it count. 0 without SSE2. */
+static inline size_t skip_host(const char *p, size_t len, const char *limit)
+{
+	size_t i = 0;
+
+#if defined(__SSE2__)
+	for (; i < len && limit - (p + i) >= 16; i += 16) {
+		unsigned other = ~host_bytes(load128(p + i)) & 0xffff;
+
+		if (other) {
+			i += (unsigned)__builtin_ctz(other);
+			break;
+		}
+	}
+#else
+	(void)p;
+	(void)limit;
+#endif
+	return i < len ? i : len;
+}
+
+/* Skips letters, digits and '-' from <p>, 16 bytes at a time while that many remain before <end>:
+ * returns the first other byte, or where fewer than 16 remain. What most field names are made of, a
+ * subset of tchar, so a tchar loop can go on from there. Without SSE2 it returns <p>. */
+static inline const char *skip_name(const char *p, const char *end)
+{
+#if defined(__SSE2__)
+	for (; end - p >= 16; p += 16) {
+		unsigned other = ~name_bytes(load128(p)) & 0xffff;
+
+		if (other)
+			return p + (unsigned)__builtin_ctz(other);
+	}
+#else
+	(void)end;
+#endif
+	return p;
+}
+
+/* The <n> (<= 16) bytes at <p> are all digits. Bytes up to <limit> may be read, as in skip_host. */
+static inline bool all_digits(const char *p, size_t n, const char *limit)
+{
+#if defined(__SSE2__)
+	if (limit - p >= 16) {
+		unsigned want = (1u << n) - 1;
+
+		return ((unsigned)_mm_movemask_epi8(IN_RANGE(load128(p), '0', 10)) & want) == want;
+	}
+#else
+	(void)limit;
+#endif
+	for (size_t i = 0; i < n; i++) {
+		if (!is_digit(p[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Returns the first byte from <p> that is not C_TCHAR, or <end>. */
+static inline const char *skip_token(const char *p, const char *end)
+{
+	p = skip_name(p, end);
+	while (p < end && is_class(*p, C_TCHAR))
+		p++;
+	return p;
+}
+
+/* Case-insensitive comparison with a lowercase string, for any bytes (NOCASE_IS is the faster one for
+ * names and values). */
 static inline bool eq_lower(struct rh_span s, const char *lower_str)
 {
 	size_t i;
@@ -156,8 +383,9 @@ static inline int hex_value(unsigned char ch)
 
 /* host[:port] (RFC 9110 7.2, RFC 3986 3.2.2): a reg-name or IPv4 address, or an IPv6 (or IPvFuture)
  * literal in brackets, then optionally ':' and 1-5 digits. No userinfo, no path, not empty: a Host
- * that a backend might split differently (at '@', '/', '?', a space) never reaches it. */
-static bool valid_authority(struct rh_span a)
+ * that a backend might split differently (at '@', '/', '?', a space) never reaches it. <limit>: the
+ * end of the buffer <a> lies in, up to where bytes may be read (never decides anything). */
+static bool valid_authority(struct rh_span a, const char *limit)
 {
 	size_t i = 0;
 
@@ -173,6 +401,7 @@ static bool valid_authority(struct rh_span a)
 			return false;
 		i++;
 	} else {
+		i = skip_host(a.p, a.len, limit);
 		for (;;) {
 			while (i < a.len && is_class(a.p[i], C_REGNAME))
 				i++;
@@ -190,11 +419,7 @@ static bool valid_authority(struct rh_span a)
 		return true;
 	if (a.p[i] != ':' || a.len - i - 1 == 0 || a.len - i - 1 > 5)
 		return false;
-	for (i++; i < a.len; i++) {
-		if (!is_digit(a.p[i]))
-			return false;
-	}
-	return true;
+	return all_digits(a.p + i + 1, a.len - i - 1, limit);
 }
 
 /* Content-Length: exactly one line holding 1*DIGIT, at most RH_HTTP_MAX_LENGTH. RFC 9110 8.6 lets a
@@ -231,7 +456,7 @@ static int field_transfer_encoding(struct rh_span v, struct fields *f)
 	while (rh_http_list_next(v, &pos, &e)) {
 		if (e.len == 0 || !is_token(e))
 			return 400;
-		if (eq_lower(e, "chunked")) {
+		if (NOCASE_IS(e, "chunked")) {
 			f->te_chunked++;
 			f->te_last_chunked = true;
 		} else {
@@ -250,17 +475,25 @@ static int field_connection(struct rh_span v, struct fields *f)
 	struct rh_span e;
 	size_t pos = 0;
 
+	/* the usual value, one option, needs no splitting (<v> is trimmed) */
+	if (NOCASE_IS(v, "keep-alive")) {
+		f->conn_keep_alive = true;
+		return 0;
+	}
+	if (NOCASE_IS(v, "close")) {
+		f->conn_close = true;
+		return 0;
+	}
 	while (rh_http_list_next(v, &pos, &e)) {
 		if (e.len == 0)
 			continue;
 		if (!is_token(e))
 			return 400;
-		if (eq_lower(e, "close"))
+		if (NOCASE_IS(e, "close"))
 			f->conn_close = true;
-		else if (eq_lower(e, "keep-alive"))
+		else if (NOCASE_IS(e, "keep-alive"))
 			f->conn_keep_alive = true;
-		else if (eq_lower(e, "content-length") || eq_lower(e, "transfer-encoding") ||
-			 eq_lower(e, "host"))
+		else if (NOCASE_IS(e, "content-length") || NOCASE_IS(e, "transfer-encoding") || NOCASE_IS(e, "host"))
 			return 400;
 		else if (++f->conn_other > RH_HTTP_MAX_CONNECTION_OPTIONS)
 			return 400; /* marking them costs options x headers: keep that small */
@@ -269,40 +502,46 @@ static int field_connection(struct rh_span v, struct fields *f)
 }
 
 /* What the proxy does with a field named <n> (case-insensitive), from its name alone. Inlined into
- * the parse of every field line (the compilers leave it out of line otherwise). */
+ * the parse of every field line (the compilers leave it out of line otherwise). <n> holds no CTL, as
+ * NOCASE_IS needs: a field name, or one with each '_' turned into '-'. */
 static inline __attribute__((always_inline)) enum rh_hdr_kind name_kind(struct rh_span n)
 {
 	switch (n.len) {
 	case 2:
-		return eq_lower(n, "te") ? RH_HDR_HOP : RH_HDR_OTHER;
+		return NOCASE_IS(n, "te") ? RH_HDR_HOP : RH_HDR_OTHER;
 	case 4:
-		return eq_lower(n, "host") ? RH_HDR_HOST : RH_HDR_OTHER;
+		return NOCASE_IS(n, "host") ? RH_HDR_HOST : RH_HDR_OTHER;
 	case 6:
-		return eq_lower(n, "expect") ? RH_HDR_EXPECT : RH_HDR_OTHER;
+		return NOCASE_IS(n, "expect") ? RH_HDR_EXPECT : RH_HDR_OTHER;
 	case 7:
-		return eq_lower(n, "trailer") || eq_lower(n, "upgrade") ? RH_HDR_HOP : RH_HDR_OTHER;
+		return NOCASE_IS(n, "trailer") || NOCASE_IS(n, "upgrade") ? RH_HDR_HOP : RH_HDR_OTHER;
 	case 9:
-		return eq_lower(n, "forwarded") || eq_lower(n, "x-real-ip") ? RH_HDR_UNTRUSTED : RH_HDR_OTHER;
+		return NOCASE_IS(n, "forwarded") || NOCASE_IS(n, "x-real-ip") ? RH_HDR_UNTRUSTED : RH_HDR_OTHER;
 	case 10:
-		if (eq_lower(n, "connection"))
+		if (NOCASE_IS(n, "connection"))
 			return RH_HDR_CONNECTION;
-		return eq_lower(n, "keep-alive") ? RH_HDR_HOP : RH_HDR_OTHER;
+		return NOCASE_IS(n, "keep-alive") ? RH_HDR_HOP : RH_HDR_OTHER;
 	case 14:
-		return eq_lower(n, "content-length") ? RH_HDR_CONTENT_LENGTH : RH_HDR_OTHER;
+		return NOCASE_IS(n, "content-length") ? RH_HDR_CONTENT_LENGTH : RH_HDR_OTHER;
 	case 15:
-		return eq_lower(n, "x-forwarded-for") ? RH_HDR_X_FORWARDED_FOR : RH_HDR_OTHER;
+		return NOCASE_IS(n, "x-forwarded-for") ? RH_HDR_X_FORWARDED_FOR : RH_HDR_OTHER;
 	case 16:
-		if (eq_lower(n, "proxy-connection"))
+		if (NOCASE_IS(n, "proxy-connection"))
 			return RH_HDR_HOP;
-		return eq_lower(n, "x-forwarded-host") ? RH_HDR_UNTRUSTED : RH_HDR_OTHER;
+		return NOCASE_IS(n, "x-forwarded-host") ? RH_HDR_UNTRUSTED : RH_HDR_OTHER;
 	case 17:
-		if (eq_lower(n, "transfer-encoding"))
+		if (NOCASE_IS(n, "transfer-encoding"))
 			return RH_HDR_TRANSFER_ENCODING;
-		return eq_lower(n, "x-forwarded-proto") ? RH_HDR_UNTRUSTED : RH_HDR_OTHER;
+		return NOCASE_IS(n, "x-forwarded-proto") ? RH_HDR_UNTRUSTED : RH_HDR_OTHER;
 	default:
 		return RH_HDR_OTHER;
 	}
 }
+
+/* The lengths name_kind has cases for (bit n for length n): only a name of one of them can be known. */
+#define NAME_KIND_LENGTHS \
+	((1u << 2) | (1u << 4) | (1u << 6) | (1u << 7) | (1u << 9) | (1u << 10) | (1u << 14) | (1u << 15) | \
+	 (1u << 16) | (1u << 17))
 
 /* A name holding '_' that reads as one of the names above once each '_' is taken for '-'
  * ("X-Forwarded_Proto", "Transfer_Encoding") is an untrusted claim: CGI-style backends (PHP, WSGI,
@@ -311,7 +550,8 @@ static enum rh_hdr_kind underscore_kind(struct rh_span n)
 {
 	char folded[24];
 
-	if (n.len > sizeof(folded) || !memchr(n.p, '_', n.len))
+	/* the length first: most names are of no length name_kind knows, and then there is no search */
+	if (n.len >= 32 || !(NAME_KIND_LENGTHS >> n.len & 1) || !memchr(n.p, '_', n.len))
 		return RH_HDR_OTHER;
 	for (size_t i = 0; i < n.len; i++)
 		folded[i] = n.p[i] == '_' ? '-' : n.p[i];
@@ -319,20 +559,21 @@ static enum rh_hdr_kind underscore_kind(struct rh_span n)
 }
 
 /* Sets <h>->kind from its name and records what it means in <f>. <idx>: its index in the header
- * array. Returns 0 or an error status. */
-static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
+ * array. <plain>: the name is only letters, digits and '-' (skip_name), so it has no '_'. <end>:
+ * the end of the buffer. Returns 0 or an error status. */
+static int field_semantics(struct rh_http_header *h, int idx, bool plain, const char *end, struct fields *f)
 {
 	h->kind = name_kind(h->name);
 	switch (h->kind) {
 	case RH_HDR_HOST:
 		if (f->is_request) {
-			if (f->host_index >= 0 || !valid_authority(h->value))
+			if (f->host_index >= 0 || !valid_authority(h->value, end))
 				return 400;
 			f->host_index = idx;
 		}
 		return 0;
 	case RH_HDR_EXPECT:
-		if (eq_lower(h->value, "100-continue"))
+		if (NOCASE_IS(h->value, "100-continue"))
 			f->expect_continue = true;
 		return 0;
 	case RH_HDR_CONNECTION:
@@ -342,7 +583,8 @@ static int field_semantics(struct rh_http_header *h, int idx, struct fields *f)
 	case RH_HDR_TRANSFER_ENCODING:
 		return field_transfer_encoding(h->value, f);
 	case RH_HDR_OTHER:
-		h->kind = underscore_kind(h->name);
+		if (!plain)
+			h->kind = underscore_kind(h->name);
 		return 0;
 	default:
 		return 0;
@@ -383,11 +625,13 @@ static int parse_fields(const char **pp, const char *end, struct rh_http_header 
 
 	for (;;) {
 		const char *line, *v, *ve;
+		bool plain;
 		int t, st;
 
 		if (p == end)
 			return RH_HTTP_PARTIAL;
-		if (*p == '\r' || *p == '\n') {
+		/* the compare first: one branch for the usual line, which starts with a letter */
+		if (__builtin_expect((unsigned char)*p <= '\r', 0) && (*p == '\r' || *p == '\n')) {
 			t = eol(p, end);
 			if (t == 0)
 				return RH_HTTP_PARTIAL;
@@ -396,41 +640,55 @@ static int parse_fields(const char **pp, const char *end, struct rh_http_header 
 			p += t;
 			break;
 		}
-		/* obs-fold, or whitespace before the first field line (RFC 9112 2.2, 5.2) */
-		if (*p == ' ' || *p == '\t')
-			return 400;
+		/* A line starting with SP or HTAB (obs-fold, or whitespace before the first field line,
+		 * RFC 9112 2.2, 5.2) is 400: here, before the 431 for one line too many, and below
+		 * because SP and HTAB are no tchar, so the name comes out empty. */
 		if (n == max_headers)
-			return 431;
+			return *p == ' ' || *p == '\t' ? 400 : 431;
 
 		line = p;
-		while (p < end && is_class(*p, C_TCHAR))
-			p++;
-		if (p == end)
-			return RH_HTTP_PARTIAL;
-		if (p == line || *p != ':') /* includes whitespace before the colon (RFC 9112 5.1) */
+		p = skip_name(p, end);
+		plain = true;
+		if (p == end || *p != ':') {
+			/* the rarer tchars, or an error: the tchar loop goes on where skip_name stopped */
+			const char *q = p;
+
+			while (p < end && is_class(*p, C_TCHAR))
+				p++;
+			plain = p == q;
+			if (p == end)
+				return RH_HTTP_PARTIAL;
+			if (*p != ':') /* includes whitespace before the colon (RFC 9112 5.1) */
+				return 400;
+		}
+		if (p == line)
 			return 400;
 		hdrs[n].name = span(line, p);
-		p++;
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++;
-		v = p;
-		while (p < end && is_class(*p, C_FIELD))
-			p++;
-		if (p == end)
-			return RH_HTTP_PARTIAL;
-		if (*p != '\r' && *p != '\n') /* NUL, DEL and CTLs other than HTAB */
-			return 400;
+		/* one scan from the colon to the line end: the OWS around the value are field bytes too */
+		v = ++p;
+		p = skip_field(p, end);
+		if (end - p >= 2 && load16(p) == load16("\r\n")) { /* the usual line end, at once */
+			t = 2;
+		} else {
+			if (p == end)
+				return RH_HTTP_PARTIAL;
+			if (*p != '\r' && *p != '\n') /* NUL, DEL and CTLs other than HTAB */
+				return 400;
+			t = eol(p, end);
+			if (t == 0)
+				return RH_HTTP_PARTIAL;
+			if (t < 0)
+				return 400;
+		}
+		/* trim: the only value bytes <= ' ' are SP and HTAB */
 		ve = p;
-		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+		while (v < ve && (unsigned char)*v <= ' ')
+			v++;
+		while (ve > v && (unsigned char)ve[-1] <= ' ')
 			ve--;
-		t = eol(p, end);
-		if (t == 0)
-			return RH_HTTP_PARTIAL;
-		if (t < 0)
-			return 400;
 		p += t;
 		hdrs[n].value = span(v, ve);
-		st = field_semantics(&hdrs[n], (int)n, f);
+		st = field_semantics(&hdrs[n], (int)n, plain, end, f);
 		if (st != 0)
 			return st;
 		n++;
@@ -444,13 +702,19 @@ static int parse_fields(const char **pp, const char *end, struct rh_http_header 
 
 /* Parses HTTP-version = "HTTP/" DIGIT "." DIGIT at <*pp>: stores the digits and advances past it.
  * Returns 0 for any well-formed version (the caller decides which it supports), RH_HTTP_PARTIAL or
- * 400. */
-static int parse_version(const char **pp, const char *end, int *major, int *minor)
+ * 400. Inline: it is on the path of every head. */
+static inline int parse_version(const char **pp, const char *end, int *major, int *minor)
 {
 	static const char name[] = "HTTP/";
 	const char *p = *pp;
 
-	for (int i = 0; i < 8; i++, p++) {
+	/* all 8 bytes there: compared at once (with fewer, the loop tells PARTIAL from 400) */
+	if (end - p >= 8) {
+		if (!words_eq(p, name, 5, 0) || !is_digit(p[5]) || p[6] != '.' || !is_digit(p[7]))
+			return 400;
+		p += 8;
+	}
+	for (int i = (int)(p - *pp); i < 8; i++, p++) {
 		bool ok;
 
 		if (p == end)
@@ -470,16 +734,11 @@ static int parse_version(const char **pp, const char *end, int *major, int *mino
 	return 0;
 }
 
-static bool method_is(struct rh_span m, const char *name)
-{
-	return m.len == strlen(name) && memcmp(m.p, name, m.len) == 0;
-}
-
 /* The request target's form (RFC 9112 3.2): origin form "/...", absolute form with an http or https
  * scheme (case-insensitive) and an authority checked like Host, or "*" for OPTIONS. Anything else,
  * authority form included (CONNECT only, refused before this), is 400. Sets target_form, path and
  * authority. */
-static int parse_target(struct rh_http_request *req)
+static int parse_target(struct rh_http_request *req, const char *end)
 {
 	struct rh_span t = req->target;
 	size_t i = 0, a;
@@ -492,7 +751,7 @@ static int parse_target(struct rh_http_request *req)
 	}
 	if (t.len == 1 && t.p[0] == '*') {
 		req->target_form = RH_TARGET_ASTERISK;
-		return method_is(req->method, "OPTIONS") ? 0 : 400;
+		return SPAN_IS(req->method, "OPTIONS") ? 0 : 400;
 	}
 	if (t.len > 7 && eq_lower((struct rh_span){ t.p, 7 }, "http://"))
 		i = 7;
@@ -505,7 +764,7 @@ static int parse_target(struct rh_http_request *req)
 	req->authority = span(t.p + i, t.p + a);
 	req->path = span(t.p + a, t.p + t.len);
 	req->target_form = RH_TARGET_ABSOLUTE;
-	return valid_authority(req->authority) ? 0 : 400; /* '@' (userinfo) is not a reg-name char */
+	return valid_authority(req->authority, end) ? 0 : 400; /* '@' (userinfo) is not a reg-name char */
 }
 
 /* request-line = method SP request-target SP HTTP-version CRLF, after at most MAX_LEADING_EMPTY empty
@@ -529,8 +788,7 @@ static int parse_request_line(const char **pp, const char *end, size_t max_uri, 
 	}
 
 	line = p;
-	while (p < end && is_class(*p, C_TCHAR))
-		p++;
+	p = skip_token(p, end);
 	if (p == end)
 		return RH_HTTP_PARTIAL;
 	if (p == line || *p != ' ')
@@ -541,8 +799,7 @@ static int parse_request_line(const char **pp, const char *end, size_t max_uri, 
 	/* the target stops at <tend> so an over-long one is 414 as soon as its max_uri+1th byte shows */
 	target = p;
 	tend = (size_t)(end - target) > max_uri ? target + max_uri : end;
-	while (p < tend && is_class(*p, C_VCHAR))
-		p++;
+	p = skip_vchar(p, tend);
 	if (p == end)
 		return RH_HTTP_PARTIAL;
 	if (p == tend && is_class(*p, C_VCHAR))
@@ -568,14 +825,14 @@ static int parse_request_line(const char **pp, const char *end, size_t max_uri, 
 		return 505;
 	p += t;
 	req->minor_version = minor;
-	req->is_head = method_is(req->method, "HEAD");
+	req->is_head = SPAN_IS(req->method, "HEAD");
 	/* a tunnel is not proxied: forwarded, its 2xx would turn the connection into raw bytes */
-	if (method_is(req->method, "CONNECT"))
+	if (SPAN_IS(req->method, "CONNECT"))
 		return 501;
-	req->is_idempotent = req->is_head || method_is(req->method, "GET") ||
-			     method_is(req->method, "OPTIONS") || method_is(req->method, "TRACE") ||
-			     method_is(req->method, "PUT") || method_is(req->method, "DELETE");
-	st = parse_target(req);
+	req->is_idempotent = req->is_head || SPAN_IS(req->method, "GET") || SPAN_IS(req->method, "OPTIONS") ||
+			     SPAN_IS(req->method, "TRACE") || SPAN_IS(req->method, "PUT") ||
+			     SPAN_IS(req->method, "DELETE");
+	st = parse_target(req, end);
 	if (st != 0)
 		return st;
 	*pp = p;
@@ -694,8 +951,7 @@ static int parse_status_line(const char **pp, const char *end, struct rh_http_re
 	reason = p;
 	if (*p == ' ') {
 		reason = ++p;
-		while (p < end && is_class(*p, C_FIELD))
-			p++;
+		p = skip_field(p, end);
 		if (p == end)
 			return RH_HTTP_PARTIAL;
 	}

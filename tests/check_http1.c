@@ -1133,6 +1133,545 @@ START_TEST(test_chunked_line_limits)
 }
 END_TEST
 
+/* A line starting with SP or HTAB is 400 (obs-fold) also when it is one line too many (431). */
+START_TEST(test_obs_fold_at_header_limit)
+{
+	struct rh_http_limits l = { .max_head = 8192, .max_uri = 2048, .max_headers = 1 };
+	int st = 0;
+
+	ck_assert_int_eq(req_split(LIT("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n"), &l, &st), -1);
+	ck_assert_int_eq(st, 400);
+	ck_assert_int_eq(req_split(LIT("GET / HTTP/1.1\r\nHost: a\r\n\tfolded\r\n\r\n"), &l, &st), -1);
+	ck_assert_int_eq(st, 400);
+	ck_assert_int_eq(req_split(LIT("GET / HTTP/1.1\r\nHost: a\r\nX: folded\r\n\r\n"), &l, &st), -1);
+	ck_assert_int_eq(st, 431);
+	l.max_headers = 0;
+	ck_assert_int_eq(req_split(LIT("GET / HTTP/1.0\r\n Host: a\r\n\r\n"), &l, &st), -1);
+	ck_assert_int_eq(st, 400);
+	ck_assert_int_eq(req_split(LIT("GET / HTTP/1.0\r\nHost: a\r\n\r\n"), &l, &st), -1);
+	ck_assert_int_eq(st, 431);
+}
+END_TEST
+
+/* --- every byte at every position: the 16-byte (SSE2) scans must stop exactly where the byte-wise
+ * ones would, whatever the block boundaries. Positions 0-40 put the byte in the first, second and
+ * third block of a scan; the references below are written out apart from the parser's table. --- */
+
+static bool ref_tchar(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* field-vchar, SP, HTAB, obs-text */
+static bool ref_field(unsigned char c)
+{
+	return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+/* visible ASCII but '#': a request target byte */
+static bool ref_vchar(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f && c != '#';
+}
+
+/* RFC 3986 unreserved and sub-delims: a reg-name byte */
+static bool ref_regname(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL);
+}
+
+static bool ref_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* 45 bytes of letters, digits, '-' and '.': what the fast scans take in every class tested here */
+static const char base45[] = "Abc-def.0123456789-GHIJ-klmnop.qrstu-vwxyz-AB";
+
+#define POSITIONS 41 /* 0..40 */
+
+/* Writes <pre>, base45 with <c> at <at> (the first <len> bytes of it), then <post> into <buf>; returns
+ * the length. */
+static size_t with_byte_at(char *buf, size_t size, const char *pre, size_t len, size_t at, unsigned char c,
+			   const char *post)
+{
+	size_t a = strlen(pre), b = strlen(post);
+
+	ck_assert(a + len + b <= size && len <= sizeof(base45) - 1 && at < len);
+	memcpy(buf, pre, a);
+	memcpy(buf + a, base45, len);
+	buf[a + at] = (char)c;
+	memcpy(buf + a + len, post, b);
+	return a + len + b;
+}
+
+START_TEST(test_value_byte_at_every_position)
+{
+	/* the value starts at a different offset for each name length, so also in its 16-byte block */
+	static const char *const names[] = { "X", "X-Value", "X-Value-Padding", "X-Value-Padding-Longer" };
+	struct rh_http_request req;
+	char buf[256], pre[128];
+
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		snprintf(pre, sizeof(pre), "GET / HTTP/1.1\r\nHost: a\r\n%s: ", names[k]);
+		for (unsigned c = 0; c < 256; c++) {
+			for (size_t at = 0; at < POSITIONS; at++) {
+				size_t n = with_byte_at(buf, sizeof(buf), pre, 45, at, (unsigned char)c, "\r\n\r\n");
+				int r = req_parse_copy(buf, n, &lim, &req);
+
+				if (!ref_field((unsigned char)c)) {
+					ck_assert_msg(r == -1 && req.error_status == 400, "byte 0x%02x at %zu: got %d/%d", c,
+						      at, r, req.error_status);
+					continue;
+				}
+				ck_assert_msg(r == (int)n, "byte 0x%02x at %zu: got %d, want %zu", c, at, r, n);
+				r = rh_http_parse_request(buf, n, &lim, &req); /* spans into buf */
+				ck_assert_uint_eq(req.num_headers, 2);
+				/* OWS at the start is trimmed, anywhere else it is part of the value */
+				size_t skip = at == 0 && (c == ' ' || c == '\t');
+				ck_assert_ptr_eq(req.headers[1].value.p, buf + strlen(pre) + skip);
+				ck_assert_uint_eq(req.headers[1].value.len, 45 - skip);
+			}
+		}
+	}
+}
+END_TEST
+
+/* The same bytes, each prefix of the request too (req_split: every prefix in a buffer of its exact
+ * size, so a scan that read past the end would show under ASan). */
+START_TEST(test_value_byte_split)
+{
+	static const unsigned char bytes[] = { 0x00, 0x01, 0x08, '\t', 0x0b, 0x1f, ' ', '~', 0x7f, 0x80, 0xc3, 0xff };
+	char buf[256];
+
+	for (size_t i = 0; i < sizeof(bytes); i++) {
+		for (size_t at = 0; at < POSITIONS; at++) {
+			size_t n = with_byte_at(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\nX-Value: ", 45, at,
+						bytes[i], "\r\nX-After: 1\r\n\r\n");
+			int st = 0, r = req_split(buf, n, &lim, &st);
+
+			if (ref_field(bytes[i]))
+				ck_assert_int_eq(r, (int)n);
+			else
+				ck_assert(r == -1 && st == 400);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_response_value_byte_at_every_position)
+{
+	char buf[256];
+
+	for (unsigned c = 0; c < 256; c++) {
+		for (size_t at = 0; at < POSITIONS; at++) {
+			struct rh_http_response resp;
+			size_t n = with_byte_at(buf, sizeof(buf), "HTTP/1.1 200 OK\r\nServer: ", 45, at, (unsigned char)c,
+						"\r\nContent-Length: 0\r\n\r\n");
+			int r = resp_parse_copy(buf, n, &lim, false, &resp);
+
+			ck_assert_msg(r == (ref_field((unsigned char)c) ? (int)n : -1), "byte 0x%02x at %zu: got %d", c,
+				      at, r);
+			/* and in the reason phrase */
+			n = with_byte_at(buf, sizeof(buf), "HTTP/1.1 200 ", 45, at, (unsigned char)c,
+					 "\r\nContent-Length: 0\r\n\r\n");
+			r = resp_parse_copy(buf, n, &lim, false, &resp);
+			ck_assert_msg(r == (ref_field((unsigned char)c) ? (int)n : -1), "reason byte 0x%02x at %zu: got %d",
+				      c, at, r);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_name_byte_at_every_position)
+{
+	struct rh_http_request req;
+	char buf[256];
+
+	for (unsigned c = 0; c < 256; c++) {
+		for (size_t at = 0; at < POSITIONS; at++) {
+			static const char pre[] = "GET / HTTP/1.1\r\nHost: a\r\n";
+			size_t n = with_byte_at(buf, sizeof(buf), pre, 45, at, (unsigned char)c, ": v\r\n\r\n");
+			int r = req_parse_copy(buf, n, &lim, &req);
+
+			if (c == '\n' && at == 0) {
+				/* an empty line: the head ends there */
+				ck_assert_int_eq(r, (int)sizeof(pre));
+			} else if (c == ':' && at > 0) {
+				/* the name ends there, the rest is the value */
+				ck_assert_int_eq(r, (int)n);
+				rh_http_parse_request(buf, n, &lim, &req);
+				ck_assert_uint_eq(req.headers[1].name.len, at);
+			} else if (ref_tchar((unsigned char)c)) {
+				ck_assert_msg(r == (int)n, "byte 0x%02x at %zu: got %d/%d", c, at, r, req.error_status);
+				rh_http_parse_request(buf, n, &lim, &req);
+				ck_assert_ptr_eq(req.headers[1].name.p, buf + sizeof(pre) - 1);
+				ck_assert_uint_eq(req.headers[1].name.len, 45);
+				ck_assert_int_eq(req.headers[1].kind, RH_HDR_OTHER);
+				ck_assert_span(req.headers[1].value, "v");
+			} else {
+				ck_assert_msg(r == -1 && req.error_status == 400, "byte 0x%02x at %zu: got %d/%d", c, at,
+					      r, req.error_status);
+			}
+		}
+	}
+}
+END_TEST
+
+/* Names made of the rarer tchars, or holding one at each position, around block boundaries, and the
+ * prefixes of each head. */
+START_TEST(test_name_rare_tchars)
+{
+	static const char rare[] = "!#$%&'*+.^_`|~";
+	struct rh_http_request req;
+	char buf[256];
+
+	for (size_t i = 0; rare[i]; i++) {
+		for (size_t at = 0; at < POSITIONS; at++) {
+			size_t n = with_byte_at(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\n", 42, at,
+						(unsigned char)rare[i], ":v\r\n\r\n");
+
+			ck_assert_int_eq(req_split(buf, n, &lim, NULL), (int)n);
+		}
+		/* only rare tchars, 1 to 40 of them */
+		for (size_t len = 1; len < POSITIONS; len++) {
+			int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\n%.*s: x\r\nHost: a\r\n\r\n", (int)len,
+					 "~!#$%&'*+.^_`|~!#$%&'*+.^_`|~!#$%&'*+.^_`|~");
+
+			buf[16] = rare[i];
+			ck_assert_int_eq(req_split(buf, (size_t)n, &lim, NULL), n);
+			rh_http_parse_request(buf, (size_t)n, &lim, &req);
+			ck_assert_uint_eq(req.headers[0].name.len, len);
+			ck_assert_int_eq(req.headers[0].kind, RH_HDR_OTHER);
+		}
+	}
+}
+END_TEST
+
+static const struct {
+	const char *name; /* lowercase */
+	enum rh_hdr_kind kind;
+} known_names[] = {
+	{ "te", RH_HDR_HOP },
+	{ "host", RH_HDR_HOST },
+	{ "expect", RH_HDR_EXPECT },
+	{ "trailer", RH_HDR_HOP },
+	{ "upgrade", RH_HDR_HOP },
+	{ "forwarded", RH_HDR_UNTRUSTED },
+	{ "x-real-ip", RH_HDR_UNTRUSTED },
+	{ "connection", RH_HDR_CONNECTION },
+	{ "keep-alive", RH_HDR_HOP },
+	{ "content-length", RH_HDR_CONTENT_LENGTH },
+	{ "x-forwarded-for", RH_HDR_X_FORWARDED_FOR },
+	{ "proxy-connection", RH_HDR_HOP },
+	{ "x-forwarded-host", RH_HDR_UNTRUSTED },
+	{ "transfer-encoding", RH_HDR_TRANSFER_ENCODING },
+	{ "x-forwarded-proto", RH_HDR_UNTRUSTED },
+};
+
+/* The kind the response parser gives a field named <name> (len bytes), or -1 if refused. The value
+ * suits every kind: Transfer-Encoding gets chunked, the others 0. */
+static int response_kind(const char *name, size_t len, enum rh_hdr_kind want)
+{
+	struct rh_http_response resp;
+	char buf[128];
+	int n = snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\n%.*s: %s\r\n\r\n", (int)len, name,
+			 want == RH_HDR_TRANSFER_ENCODING ? "chunked" : "0");
+
+	ck_assert_int_eq(resp_split(buf, (size_t)n, false), n);
+	rh_http_parse_response(buf, (size_t)n, &lim, false, &resp);
+	ck_assert_uint_eq(resp.num_headers, 1);
+	return (int)resp.headers[0].kind;
+}
+
+START_TEST(test_known_names_any_case)
+{
+	for (size_t k = 0; k < sizeof(known_names) / sizeof(known_names[0]); k++) {
+		const char *name = known_names[k].name;
+		size_t len = strlen(name);
+		char s[32];
+
+		for (int variant = 0; variant < 4; variant++) {
+			for (size_t i = 0; i < len; i++) {
+				char c = name[i];
+				bool up = variant == 1 || (variant == 2 && (i == 0 || name[i - 1] == '-')) ||
+					  (variant == 3 && i % 2);
+
+				s[i] = up && c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+			}
+			ck_assert_msg(response_kind(s, len, known_names[k].kind) == (int)known_names[k].kind, "%.*s",
+				      (int)len, s);
+		}
+	}
+}
+END_TEST
+
+/* A name one byte away from a known name is no known name, except that '_' for '-' makes it an
+ * untrusted claim (and a letter's other case is the same name). */
+START_TEST(test_known_names_one_byte_off)
+{
+	static const char subst[] = "qQz0_-.~!|`^#";
+
+	for (size_t k = 0; k < sizeof(known_names) / sizeof(known_names[0]); k++) {
+		const char *name = known_names[k].name;
+		size_t len = strlen(name);
+
+		for (size_t i = 0; i < len; i++) {
+			for (size_t j = 0; subst[j]; j++) {
+				char s[32];
+				int want;
+
+				memcpy(s, name, len);
+				if (subst[j] == name[i])
+					continue;
+				s[i] = subst[j];
+				want = subst[j] == '_' && name[i] == '-' ? RH_HDR_UNTRUSTED : RH_HDR_OTHER;
+				ck_assert_msg(response_kind(s, len, RH_HDR_OTHER) == want, "%.*s: want kind %d", (int)len, s,
+					      want);
+			}
+			/* the byte that differs by 0x20: the other case of a letter; CR for '-' */
+			if (name[i] == '-') {
+				struct rh_http_response resp;
+				char buf[128];
+				int n = snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\n%.*s\r%s: 0\r\n\r\n", (int)i, name,
+						 name + i + 1);
+
+				ck_assert_int_eq(rh_http_parse_response(buf, (size_t)n, &lim, false, &resp), -1);
+			} else {
+				char s[32];
+
+				memcpy(s, name, len);
+				s[i] = (char)(s[i] ^ 0x20);
+				ck_assert_int_eq(response_kind(s, len, known_names[k].kind), (int)known_names[k].kind);
+			}
+		}
+		/* its prefixes, and one byte more */
+		for (size_t l = 1; l < len; l++)
+			ck_assert_int_eq(response_kind(name, l, RH_HDR_OTHER), RH_HDR_OTHER);
+		{
+			char s[32];
+
+			memcpy(s, name, len);
+			s[len] = 's';
+			ck_assert_int_eq(response_kind(s, len + 1, RH_HDR_OTHER), RH_HDR_OTHER);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_underscore_names)
+{
+	struct rh_http_request req;
+
+	/* every known name with '-' in it, spelled with '_' in each place and in all */
+	for (size_t k = 0; k < sizeof(known_names) / sizeof(known_names[0]); k++) {
+		const char *name = known_names[k].name;
+		size_t len = strlen(name);
+		char all[32];
+
+		memcpy(all, name, len);
+		for (size_t i = 0; i < len; i++) {
+			char s[32];
+
+			if (name[i] != '-')
+				continue;
+			memcpy(s, name, len);
+			s[i] = '_';
+			all[i] = '_';
+			ck_assert_int_eq(response_kind(s, len, RH_HDR_OTHER), RH_HDR_UNTRUSTED);
+		}
+		ck_assert_int_eq(response_kind(all, len, RH_HDR_OTHER),
+				 memchr(name, '-', len) ? RH_HDR_UNTRUSTED : (int)known_names[k].kind);
+	}
+	req_ok(LIT("GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded_For: 1.2.3.4\r\nCONTENT_LENGTH: 5\r\n"
+		   "Transfer_Encoding: chunked\r\nX_Other_Name: 1\r\n\r\n"),
+	       &req);
+	ck_assert_int_eq(req.headers[1].kind, RH_HDR_UNTRUSTED);
+	ck_assert_int_eq(req.headers[2].kind, RH_HDR_UNTRUSTED);
+	ck_assert_int_eq(req.headers[3].kind, RH_HDR_UNTRUSTED);
+	ck_assert_int_eq(req.headers[4].kind, RH_HDR_OTHER);
+	/* neither is framing */
+	ck_assert_int_eq(req.body, RH_BODY_NONE);
+	ck_assert(!req.has_content_length);
+	/* mixed case, as names come */
+	req_ok(LIT("POST / HTTP/1.1\r\nhOsT: a\r\nCONTENT-LENGTH: 5\r\nx-FORWARDED-for: 1.2.3.4\r\n\r\n"), &req);
+	ck_assert_int_eq(req.host_index, 0);
+	ck_assert_int_eq(req.headers[1].kind, RH_HDR_CONTENT_LENGTH);
+	ck_assert_uint_eq(req.content_length, 5);
+	ck_assert_int_eq(req.headers[2].kind, RH_HDR_X_FORWARDED_FOR);
+	req_ok(LIT("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n"), &req);
+	ck_assert_int_eq(req.body, RH_BODY_CHUNKED);
+}
+END_TEST
+
+/* Connection and Expect values compared whole, in any case. */
+START_TEST(test_token_values_any_case)
+{
+	struct rh_http_request req;
+
+	req_ok(LIT("GET / HTTP/1.0\r\nConnection: KEEP-ALIVE\r\n\r\n"), &req);
+	ck_assert(req.keep_alive);
+	req_ok(LIT("GET / HTTP/1.0\r\nConnection: \tKeep-Alive \t\r\n\r\n"), &req);
+	ck_assert(req.keep_alive);
+	req_ok(LIT("GET / HTTP/1.0\r\nConnection: keep-alivf\r\n\r\n"), &req);
+	ck_assert(!req.keep_alive);
+	req_ok(LIT("GET / HTTP/1.0\r\nConnection: keep_alive\r\n\r\n"), &req);
+	ck_assert(!req.keep_alive);
+	req_ok(LIT("GET / HTTP/1.1\r\nHost: a\r\nConnection: CLOSE\r\n\r\n"), &req);
+	ck_assert(!req.keep_alive);
+	req_ok(LIT("GET / HTTP/1.1\r\nHost: a\r\nConnection: clos\r\n\r\n"), &req);
+	ck_assert(req.keep_alive);
+	req_ok(LIT("GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n"), &req);
+	ck_assert(req.keep_alive);
+	req_ok(LIT("GET / HTTP/1.1\r\nHost: a\r\nConnection: close, Keep-Alive\r\n\r\n"), &req);
+	ck_assert(!req.keep_alive);
+	req_err(LIT("GET / HTTP/1.1\r\nHost: a\r\nConnection: Content-LENGTH\r\n\r\n"), 400);
+	req_err(LIT("GET / HTTP/1.1\r\nHost: a\r\nConnection: HOST\r\n\r\n"), 400);
+	req_ok(LIT("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-CONTINUE\r\n\r\n"), &req);
+	ck_assert(req.expect_continue);
+	req_ok(LIT("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continuE\r\n\r\n"), &req);
+	ck_assert(req.expect_continue);
+	req_ok(LIT("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continu\r\n\r\n"), &req);
+	ck_assert(!req.expect_continue);
+	req_ok(LIT("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100\tcontinue\r\n\r\n"), &req);
+	ck_assert(!req.expect_continue);
+	req_ok(LIT("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 101-continue\r\n\r\n"), &req);
+	ck_assert(!req.expect_continue);
+}
+END_TEST
+
+START_TEST(test_target_byte_at_every_position)
+{
+	struct rh_http_request req;
+	char buf[256];
+
+	for (unsigned c = 0; c < 256; c++) {
+		for (size_t at = 0; at < POSITIONS; at++) {
+			size_t n = with_byte_at(buf, sizeof(buf), "GET /", 45, at, (unsigned char)c,
+						" HTTP/1.1\r\nHost: a\r\n\r\n");
+			int r = req_parse_copy(buf, n, &lim, &req);
+
+			if (ref_vchar((unsigned char)c)) {
+				ck_assert_msg(r == (int)n, "byte 0x%02x at %zu: got %d/%d", c, at, r, req.error_status);
+				rh_http_parse_request(buf, n, &lim, &req);
+				ck_assert_uint_eq(req.target.len, 46);
+			} else {
+				ck_assert_msg(r == -1 && req.error_status == 400, "byte 0x%02x at %zu: got %d/%d", c, at,
+					      r, req.error_status);
+			}
+		}
+	}
+}
+END_TEST
+
+/* 414 exactly when the target is longer than max_uri, for lengths around the 16-byte blocks. */
+START_TEST(test_uri_limit_every_length)
+{
+	char buf[256];
+
+	for (size_t max = 1; max < 40; max++) {
+		struct rh_http_limits l = { .max_head = 8192, .max_uri = max, .max_headers = 100 };
+
+		for (size_t len = 1; len < 42; len++) {
+			int st = 0, n = snprintf(buf, sizeof(buf), "GET /%.*s HTTP/1.1\r\nHost: a\r\n\r\n", (int)len - 1,
+						 base45);
+			int r = req_split(buf, (size_t)n, &l, &st);
+
+			if (len > max)
+				ck_assert_msg(r == -1 && st == 414, "target %zu, max %zu: got %d/%d", len, max, r, st);
+			else
+				ck_assert_int_eq(r, n);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_method_byte_at_every_position)
+{
+	struct rh_http_request req;
+	char buf[256];
+
+	for (unsigned c = 0; c < 256; c++) {
+		for (size_t at = 0; at < POSITIONS; at++) {
+			size_t n = with_byte_at(buf, sizeof(buf), "", 45, at, (unsigned char)c,
+						" / HTTP/1.1\r\nHost: a\r\n\r\n");
+			int r = req_parse_copy(buf, n, &lim, &req);
+
+			if (ref_tchar((unsigned char)c) || (c == '\n' && at == 0)) /* LF first: an empty line */
+				ck_assert_msg(r == (int)n, "byte 0x%02x at %zu: got %d/%d", c, at, r, req.error_status);
+			else
+				ck_assert_msg(r == -1 && req.error_status == 400, "byte 0x%02x at %zu: got %d/%d", c, at,
+					      r, req.error_status);
+		}
+	}
+	req_ok(LIT("M-SEARCH / HTTP/1.1\r\nHost: a\r\n\r\n"), &req);
+	ck_assert_span(req.method, "M-SEARCH");
+	ck_assert(!req.is_idempotent);
+	req_ok(LIT("X_Y!#$%&'*+.^_`|~ / HTTP/1.1\r\nHost: a\r\n\r\n"), &req);
+	ck_assert_span(req.method, "X_Y!#$%&'*+.^_`|~");
+}
+END_TEST
+
+/* Host: every byte at every position of a 45-byte reg-name, and ports of every length, with the
+ * authority at the very end of the buffer and with bytes after it. */
+START_TEST(test_host_byte_at_every_position)
+{
+	struct rh_http_request req;
+	char buf[256];
+
+	for (unsigned c = 0; c < 256; c++) {
+		for (size_t at = 0; at < POSITIONS; at++) {
+			size_t n = with_byte_at(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: ", 45, at, (unsigned char)c,
+						"\r\n\r\n");
+			int r = req_parse_copy(buf, n, &lim, &req);
+			bool ok = ref_regname((unsigned char)c) ||
+				  (c == '%' && ref_hex((unsigned char)base45[at + 1]) &&
+				   ref_hex((unsigned char)base45[at + 2])) ||
+				  (at == 0 && (c == ' ' || c == '\t')); /* OWS, trimmed */
+
+			if (ok)
+				ck_assert_msg(r == (int)n, "byte 0x%02x at %zu: got %d/%d", c, at, r, req.error_status);
+			else
+				ck_assert_msg(r == -1 && req.error_status == 400, "byte 0x%02x at %zu: got %d/%d", c, at,
+					      r, req.error_status);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_host_port_lengths)
+{
+	static const char *const ends[] = { "\r\n\r\n", "\r\nX-Pad: 0123456789abcdefghijklmnopqrstuvwxyz\r\n\r\n" };
+	static const char *const ports[] = { "1", "12", "123", "1234", "12345" };
+	static const char *const bad_ports[] = { "", "123456", "1x", "x1", "1234x", "12 34", "-1", "+1", "1.2" };
+	char buf[256];
+
+	for (size_t e = 0; e < 2; e++) {
+		for (size_t hl = 1; hl < POSITIONS; hl++) {
+			int st, n;
+
+			for (size_t i = 0; i < 5; i++) {
+				n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %.*s:%s%s", (int)hl, base45,
+					     ports[i], ends[e]);
+				ck_assert_int_eq(req_split(buf, (size_t)n, &lim, NULL), n);
+				n = snprintf(buf, sizeof(buf), "GET http://%.*s:%s/p HTTP/1.1\r\nHost: a%s", (int)hl,
+					     base45, ports[i], ends[e]);
+				ck_assert_int_eq(req_split(buf, (size_t)n, &lim, NULL), n);
+			}
+			for (size_t i = 0; i < sizeof(bad_ports) / sizeof(bad_ports[0]); i++) {
+				n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %.*s:%s%s", (int)hl, base45,
+					     bad_ports[i], ends[e]);
+				ck_assert_msg(req_split(buf, (size_t)n, &lim, &st) == -1 && st == 400, "%s", buf);
+			}
+			n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %.*s%s", (int)hl, base45, ends[e]);
+			ck_assert_int_eq(req_split(buf, (size_t)n, &lim, NULL), n);
+		}
+	}
+}
+END_TEST
+
 /* --- helpers --- */
 
 START_TEST(test_span_eq_lower)
@@ -1197,6 +1736,7 @@ static Suite *http1_suite(void)
 	tcase_add_test(tc, test_uri_limit);
 	tcase_add_test(tc, test_head_limit);
 	tcase_add_test(tc, test_header_count_limit);
+	tcase_add_test(tc, test_obs_fold_at_header_limit);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("split");
@@ -1224,6 +1764,23 @@ static Suite *http1_suite(void)
 	tcase_add_test(tc, test_chunked_bulk_data);
 	tcase_add_test(tc, test_chunked_errors);
 	tcase_add_test(tc, test_chunked_line_limits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bytes");
+	tcase_add_test(tc, test_value_byte_at_every_position);
+	tcase_add_test(tc, test_value_byte_split);
+	tcase_add_test(tc, test_response_value_byte_at_every_position);
+	tcase_add_test(tc, test_name_byte_at_every_position);
+	tcase_add_test(tc, test_name_rare_tchars);
+	tcase_add_test(tc, test_known_names_any_case);
+	tcase_add_test(tc, test_known_names_one_byte_off);
+	tcase_add_test(tc, test_underscore_names);
+	tcase_add_test(tc, test_token_values_any_case);
+	tcase_add_test(tc, test_target_byte_at_every_position);
+	tcase_add_test(tc, test_uri_limit_every_length);
+	tcase_add_test(tc, test_method_byte_at_every_position);
+	tcase_add_test(tc, test_host_byte_at_every_position);
+	tcase_add_test(tc, test_host_port_lengths);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("helpers");
