@@ -206,6 +206,10 @@ struct rh_conn {
 #if defined(__linux__) && UINTPTR_MAX == UINT64_MAX
 _Static_assert(sizeof(struct rh_conn) <= 248, "struct rh_conn outgrew a 256-byte malloc chunk");
 #endif
+/* the release link shares the timer's storage: it must leave timer.queue alone, which stays NULL
+ * after conn_close cancels the timer, so a late rh_timer_cancel or progress() stays a no-op */
+_Static_assert(sizeof(struct rh_deferred) <= offsetof(struct rh_timer, deadline),
+	       "rh_deferred overlaps more of the timer than its list links");
 
 /* ---- static strings of re-framed bodies ---- */
 #define S(x) {(void *)(x), sizeof(x) - 1}
