@@ -180,6 +180,22 @@ static inline unsigned vchar_bytes(__m128i v)
 }
 #endif
 
+#if defined(__SSE2__)
+/* Skips 16 bytes at a time while <in_class> says all 16 are in its class and 16 remain before
+ * <end>: returns the first byte outside the class, or where fewer than 16 remain. */
+static inline __attribute__((always_inline)) const char *skip16(const char *p, const char *end,
+								 unsigned (*in_class)(__m128i))
+{
+	for (; end - p >= 16; p += 16) {
+		unsigned other = ~in_class(load128(p)) & 0xffff;
+
+		if (other)
+			return p + (unsigned)__builtin_ctz(other);
+	}
+	return p;
+}
+#endif
+
 /* Returns the first byte from <p> that is not C_FIELD, or <end>. */
 static inline const char *skip_field(const char *p, const char *end)
 {
@@ -206,12 +222,7 @@ static inline const char *skip_field(const char *p, const char *end)
 static inline const char *skip_vchar(const char *p, const char *end)
 {
 #if defined(__SSE2__)
-	for (; end - p >= 16; p += 16) {
-		unsigned bad = ~vchar_bytes(load128(p)) & 0xffff;
-
-		if (bad)
-			return p + (unsigned)__builtin_ctz(bad);
-	}
+	p = skip16(p, end, vchar_bytes);
 #endif
 	while (p < end && is_class(*p, C_VCHAR))
 		p++;
@@ -247,16 +258,11 @@ static inline size_t skip_host(const char *p, size_t len, const char *limit)
 static inline const char *skip_name(const char *p, const char *end)
 {
 #if defined(__SSE2__)
-	for (; end - p >= 16; p += 16) {
-		unsigned other = ~name_bytes(load128(p)) & 0xffff;
-
-		if (other)
-			return p + (unsigned)__builtin_ctz(other);
-	}
+	return skip16(p, end, name_bytes);
 #else
 	(void)end;
-#endif
 	return p;
+#endif
 }
 
 /* The <n> (<= 16) bytes at <p> are all digits. Bytes up to <limit> may be read, as in skip_host. */
