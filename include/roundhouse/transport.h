@@ -70,6 +70,9 @@ struct rh_ep {
 	rh_ep_handler *handler;
 	struct ssl_st *tls;    /* TLS state (tls.c's), NULL for plain TCP */
 	struct rh_buf *tls_in; /* TLS read-ahead: bytes read from the socket, not yet decrypted */
+	/* false only once a read found the socket drained (short read or EAGAIN): the next bytes then
+	 * bring an epoll edge. The TLS BIO relies on it (no read() while false), so whatever clears it
+	 * without draining the socket would stall a TLS connection. */
 	bool readable;
 	bool writable;
 	bool eof;    /* the peer shut its side (EPOLLRDHUP): a short read no longer means "drained" */
