@@ -361,6 +361,19 @@ static inline int eol(const char *p, const char *end)
 	return p[1] == '\n' ? 2 : -1;
 }
 
+/* Where a line must end (<p> <= <end>): 0 with the terminator's length in <*len>, RH_HTTP_PARTIAL
+ * when the buffer ends first, 400 for any other byte or a bare CR (NUL, DEL and CTLs other than
+ * HTAB in a field value end up here). */
+static inline int line_end(const char *p, const char *end, int *len)
+{
+	if (p == end)
+		return RH_HTTP_PARTIAL;
+	if (*p != '\r' && *p != '\n')
+		return 400;
+	*len = eol(p, end);
+	return *len == 0 ? RH_HTTP_PARTIAL : *len < 0 ? 400 : 0;
+}
+
 /* What the field lines say about framing and the connection, gathered while they are parsed. */
 struct fields {
 	bool is_request;
@@ -675,16 +688,8 @@ static int parse_fields(const char **pp, const char *end, struct rh_http_header 
 		p = skip_field(p, end);
 		if (end - p >= 2 && load16(p) == load16("\r\n")) { /* the usual line end, at once */
 			t = 2;
-		} else {
-			if (p == end)
-				return RH_HTTP_PARTIAL;
-			if (*p != '\r' && *p != '\n') /* NUL, DEL and CTLs other than HTAB */
-				return 400;
-			t = eol(p, end);
-			if (t == 0)
-				return RH_HTTP_PARTIAL;
-			if (t < 0)
-				return 400;
+		} else if ((st = line_end(p, end, &t)) != 0) {
+			return st;
 		}
 		/* trim: the only value bytes <= ' ' are SP and HTAB */
 		ve = p;
@@ -818,15 +823,8 @@ static int parse_request_line(const char **pp, const char *end, size_t max_uri, 
 	st = parse_version(&p, end, &major, &minor);
 	if (st != 0)
 		return st;
-	if (p == end)
-		return RH_HTTP_PARTIAL;
-	if (*p != '\r' && *p != '\n')
-		return 400;
-	t = eol(p, end);
-	if (t == 0)
-		return RH_HTTP_PARTIAL;
-	if (t < 0)
-		return 400;
+	if ((st = line_end(p, end, &t)) != 0)
+		return st;
 	if (major != 1 || minor > 1)
 		return 505;
 	p += t;
